@@ -1,0 +1,347 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Retry policy toward finAPI's token service.
+const (
+	maxAttempts   = 3
+	retryBase     = 100 * time.Millisecond
+	retryCap      = 1 * time.Second
+	backoffFirst  = 1 * time.Second
+	backoffCap    = 10 * time.Second
+	maxErrorBytes = 64 << 10
+)
+
+// Client calls finAPI's OAuth and user endpoints on behalf of finproxy.
+//
+// Calls that fail with a network error or a 5xx are retried with capped
+// exponential back-off and jitter while the context allows. When they still
+// fail, the client backs off as a whole (a short negative cache): for a
+// growing, capped time every call fails at once with ErrUnavailable and a
+// RetryAfter, so a dead token endpoint is not hammered by every request.
+type Client struct {
+	// BaseURL is finAPI Access's base URL. Required.
+	BaseURL *url.URL
+	// ClientID and ClientSecret are the client credentials. Required.
+	ClientID, ClientSecret string
+	// HTTPClient sends the requests. If nil, http.DefaultClient is used.
+	HTTPClient *http.Client
+	// Now is the clock. If nil, time.Now is used.
+	Now Clock
+	// Sleep waits d or until ctx ends. If nil, a timer is used.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Observe, if not nil, is told of every call to finAPI: the op, its
+	// outcome and its duration (for metrics).
+	Observe func(op string, err error, d time.Duration)
+
+	mu        sync.Mutex
+	downUntil time.Time
+	backoff   time.Duration
+}
+
+// apiError is finAPI's ErrorMessage and OAuth error shape, as far as
+// finproxy reads it.
+type apiError struct {
+	Errors []struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"errors"`
+	OAuthError string `json:"error"`
+}
+
+// accessToken is finAPI's AccessToken.
+type accessToken struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+}
+
+// ClientToken obtains a client token with the client_credentials grant.
+func (c *Client) ClientToken(ctx context.Context) (Token, error) {
+	return c.grant(ctx, "client_credentials grant", url.Values{"grant_type": {"client_credentials"}})
+}
+
+// PasswordToken obtains a user token with the password grant.
+func (c *Client) PasswordToken(ctx context.Context, userID, password string) (Token, error) {
+	t, err := c.grant(ctx, "password grant", url.Values{
+		"grant_type": {"password"}, "username": {userID}, "password": {password},
+	})
+	t.UserID = userID
+	return t, err
+}
+
+// RefreshToken renews a user token with the refresh_token grant.
+func (c *Client) RefreshToken(ctx context.Context, refresh string) (Token, error) {
+	return c.grant(ctx, "refresh_token grant", url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {refresh},
+	})
+}
+
+func (c *Client) grant(ctx context.Context, op string, form url.Values) (Token, error) {
+	form.Set("client_id", c.ClientID)
+	form.Set("client_secret", c.ClientSecret)
+	body := form.Encode()
+	issued := c.now()
+	resp, err := c.do(ctx, op, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v2/oauth/token"), strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		return req, err
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	if resp.status != http.StatusOK {
+		return Token{}, c.refusal(op, resp)
+	}
+	var at accessToken
+	if err := json.Unmarshal(resp.body, &at); err != nil || at.AccessToken == "" {
+		return Token{}, &Error{Op: op, Kind: ErrUnreachable, Status: resp.status, Err: errors.New("malformed token response")}
+	}
+	t := Token{AccessToken: at.AccessToken, RefreshToken: at.RefreshToken, Issued: issued}
+	if at.ExpiresIn > 0 { // expires_in 0: the token does not expire
+		t.Expiry = issued.Add(time.Duration(at.ExpiresIn) * time.Second)
+	}
+	return t, nil
+}
+
+// CreateUser creates the finAPI user id with password, using a client
+// token. It reports created=false when finAPI says the user exists
+// (422 ENTITY_EXISTS), which is no error.
+func (c *Client) CreateUser(ctx context.Context, clientToken, id, password string) (created bool, err error) {
+	const op = "create user"
+	body, _ := json.Marshal(map[string]any{"id": id, "password": password, "isAutoUpdateEnabled": false})
+	resp, err := c.do(ctx, op, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v2/users"), bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+clientToken)
+		}
+		return req, err
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case resp.status == http.StatusCreated || resp.status == http.StatusOK:
+		return true, nil
+	case resp.status == http.StatusUnprocessableEntity && resp.code == "ENTITY_EXISTS":
+		return false, nil
+	}
+	return false, c.refusal(op, resp)
+}
+
+// DeleteUser deletes the user that userToken authorises
+// (DELETE /api/v2/users).
+func (c *Client) DeleteUser(ctx context.Context, userToken string) error {
+	const op = "delete user"
+	resp, err := c.do(ctx, op, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodDelete, c.endpoint("/api/v2/users"), nil)
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+userToken)
+		}
+		return req, err
+	})
+	if err != nil {
+		return err
+	}
+	if resp.status/100 == 2 {
+		return nil
+	}
+	return c.refusal(op, resp)
+}
+
+// Revoke revokes token (an access or refresh token, as hint says; an empty
+// hint revokes the whole grant) with a client token.
+func (c *Client) Revoke(ctx context.Context, clientToken, token, hint string) error {
+	const op = "revoke"
+	form := url.Values{"token": {token}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	body := form.Encode()
+	resp, err := c.do(ctx, op, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v2/oauth/revoke"), strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "Bearer "+clientToken)
+		}
+		return req, err
+	})
+	if err != nil {
+		return err
+	}
+	if resp.status/100 == 2 {
+		return nil
+	}
+	return c.refusal(op, resp)
+}
+
+// refusal classifies a non-success answer of finAPI.
+func (c *Client) refusal(op string, r *response) error {
+	e := &Error{Op: op, Status: r.status, Code: r.code, Kind: ErrRejected}
+	switch {
+	case r.status == http.StatusUnauthorized && (r.code == "invalid_client" || strings.HasSuffix(op, "grant")):
+		e.Kind = ErrClientRejected
+	case r.status == http.StatusLocked && op == "delete user":
+		e.Kind = ErrBusy
+	case r.status == http.StatusLocked:
+		e.Kind = ErrIdentityConflict
+	}
+	return e
+}
+
+type response struct {
+	status int
+	code   string // finAPI error code or OAuth error
+	body   []byte
+}
+
+// do sends the request built by newReq, retrying network errors and 5xx
+// within ctx, and maintains the client-wide back-off.
+func (c *Client) do(ctx context.Context, op string, newReq func() (*http.Request, error)) (*response, error) {
+	if wait := c.backedOff(); wait > 0 {
+		return nil, &Error{Op: op, Kind: ErrUnavailable, RetryAfter: wait, Err: errors.New("backing off after recent failures")}
+	}
+	start := c.now()
+	var last *Error
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			d := min(retryCap, retryBase<<(attempt-1))
+			d = d/2 + rand.N(d/2+1) // equal jitter
+			if dl, ok := ctx.Deadline(); ok && c.now().Add(d).After(dl) {
+				break
+			}
+			if err := c.sleep(ctx, d); err != nil {
+				break
+			}
+		}
+		req, err := newReq()
+		if err != nil {
+			return nil, &Error{Op: op, Kind: ErrUnreachable, Err: err}
+		}
+		req = req.WithContext(ctx)
+		resp, err := c.send(req)
+		if err == nil && resp.status < 500 {
+			c.succeeded()
+			c.observe(op, nil, start)
+			return resp, nil
+		}
+		if err != nil {
+			last = &Error{Op: op, Kind: ErrUnreachable, Err: err}
+			if ctx.Err() != nil {
+				last.Kind = ErrUnavailable // our own budget ran out: finAPI is too slow
+				break
+			}
+		} else {
+			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code}
+		}
+	}
+	last.RetryAfter = c.failed()
+	c.observe(op, last, start)
+	return nil, last
+}
+
+// send performs one request and reads the (bounded) answer. Transport
+// errors lose their URL, which may hold a token (process exchange).
+func (c *Client) send(req *http.Request) (*response, error) {
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s %s: %w", req.Method, req.URL.Host, ue.Err)
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+	if err != nil {
+		return nil, fmt.Errorf("reading answer from %s: %w", req.URL.Host, err)
+	}
+	r := &response{status: resp.StatusCode, body: body}
+	if resp.StatusCode >= 400 {
+		var ae apiError
+		if json.Unmarshal(body, &ae) == nil {
+			r.code = ae.OAuthError
+			if len(ae.Errors) > 0 {
+				r.code = ae.Errors[0].Code
+			}
+		}
+	}
+	return r, nil
+}
+
+func (c *Client) backedOff() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.downUntil.Sub(c.now())
+}
+
+// failed starts or extends the back-off and returns its length.
+func (c *Client) failed() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.backoff == 0:
+		c.backoff = backoffFirst
+	case c.backoff < backoffCap:
+		c.backoff = min(backoffCap, 2*c.backoff)
+	}
+	c.downUntil = c.now().Add(c.backoff)
+	return c.backoff
+}
+
+func (c *Client) succeeded() {
+	c.mu.Lock()
+	c.backoff, c.downUntil = 0, time.Time{}
+	c.mu.Unlock()
+}
+
+func (c *Client) observe(op string, err error, start time.Time) {
+	if c.Observe != nil {
+		c.Observe(op, err, c.now().Sub(start))
+	}
+}
+
+func (c *Client) endpoint(path string) string {
+	return strings.TrimSuffix(c.BaseURL.String(), "/") + path
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.Sleep != nil {
+		return c.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

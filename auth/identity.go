@@ -1,0 +1,130 @@
+package auth
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"strings"
+	"sync"
+)
+
+// UserIDPrefix starts every finAPI user id that finproxy derives, so that
+// such users are recognisable in finAPI's user lists.
+const UserIDPrefix = "fp-"
+
+// HKDF labels: one key per purpose, so that no derived value reveals another.
+const (
+	labelSession   = "finproxy v1 session key"
+	labelUserID    = "finproxy v1 finapi user id"
+	labelPassword  = "finproxy v1 finapi user password"
+	labelReference = "finproxy v1 process client reference"
+	labelStorage   = "finproxy v1 storage encryption"
+)
+
+var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// Keys derives everything finproxy needs from FINPROXY_IDENTITY_SECRET: the
+// session hash, the finAPI user id and password of a session, and storage
+// keys. The derivation is deterministic, so a restarted replica or another
+// one reaches the same finAPI user without a database. Keys is safe for
+// concurrent use.
+type Keys struct {
+	session, userID, password, reference, storage []byte
+	macs                                          sync.Pool // of hash.Hash keyed with session
+}
+
+// NewKeys derives the keys from the identity secret, which must be at least
+// 32 bytes.
+func NewKeys(secret []byte) (*Keys, error) {
+	if len(secret) < 32 {
+		return nil, errors.New("auth: identity secret must be at least 32 bytes")
+	}
+	derive := func(label string) []byte {
+		k, err := hkdf.Key(sha256.New, secret, nil, label, 32)
+		if err != nil {
+			panic("auth: hkdf: " + err.Error()) // only for lengths beyond 255*32
+		}
+		return k
+	}
+	k := &Keys{
+		session:   derive(labelSession),
+		userID:    derive(labelUserID),
+		password:  derive(labelPassword),
+		reference: derive(labelReference),
+		storage:   derive(labelStorage),
+	}
+	k.macs.New = func() any { return hmac.New(sha256.New, k.session) }
+	return k, nil
+}
+
+// StorageKey returns the key for encrypting tokens at rest.
+func (k *Keys) StorageKey() []byte { return k.storage }
+
+// Session returns the session named by raw, an app session id (header mode)
+// or an issuer-qualified subject (jwt mode). Only its keyed hash is
+// computed now; the finAPI identity is derived when first asked for.
+func (k *Keys) Session(raw string) Session {
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write([]byte(raw))
+	var sum [sha256.Size]byte
+	id := hex.EncodeToString(m.Sum(sum[:0]))
+	k.macs.Put(m)
+	return Session{ID: id, raw: raw, keys: k}
+}
+
+// A Session is one app session. Its String form is a short keyed hash, safe
+// for logs; the raw value never leaves the struct.
+type Session struct {
+	// ID is the keyed hash of the session (hex HMAC-SHA256), the key of
+	// its tokens in every store.
+	ID string
+
+	raw  string
+	keys *Keys
+}
+
+// Short returns the first 12 hex characters of the session hash, enough to
+// follow a session through logs and nothing more.
+func (s Session) Short() string {
+	if len(s.ID) < 12 {
+		return s.ID
+	}
+	return s.ID[:12]
+}
+
+// String returns Short, so that a Session printed by accident leaks nothing.
+func (s Session) String() string { return s.Short() }
+
+// UserID returns the finAPI user id of the session: UserIDPrefix and 32
+// lowercase base32 characters (160 bits of a keyed hash), 35 characters of
+// [a-z0-9-] in all, within finAPI's 36.
+func (s Session) UserID() string {
+	sum := mac(s.keys.userID, s.raw)
+	return UserIDPrefix + lowerBase32.EncodeToString(sum[:20])
+}
+
+// Password returns the finAPI password of the session: 43 characters of
+// unpadded base64url (256 bits), within finAPI's 6 to 128.
+func (s Session) Password() string {
+	sum := mac(s.keys.password, s.raw)
+	return base64.RawURLEncoding.EncodeToString(sum)
+}
+
+// Reference returns the client reference that names the session at finAPI's
+// Process Controller: a keyed hash, never the raw session.
+func (s Session) Reference() string {
+	sum := mac(s.keys.reference, s.raw)
+	return strings.TrimRight(lowerBase32.EncodeToString(sum[:20]), "=")
+}
+
+func mac(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}

@@ -1,0 +1,321 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/finproxy/finproxy/cache"
+)
+
+// Identity-conflict back-off: finAPI locks a user after a few failed logins,
+// so a session whose derived password is refused is not tried again for a
+// long, growing time.
+const (
+	conflictFirst = 5 * time.Minute
+	conflictCap   = 6 * time.Hour
+)
+
+// Hooks are told what the session cache does, for metrics and audit logs.
+// Every field is optional.
+type Hooks struct {
+	// Lookup is called for every token lookup with whether a usable
+	// token was cached.
+	Lookup func(hit bool)
+	// Obtained is called after every attempt to obtain a session token:
+	// ahead is true for a renewal ahead of expiry, renewal for any
+	// renewal of an existing token; err is the outcome.
+	Obtained func(ctx context.Context, s Session, t Token, ahead, renewal bool, err error)
+	// Waiting is called with +1 when a request starts waiting for a
+	// token fetch another request started, and -1 when it stops.
+	Waiting func(delta int)
+	// Conflict is called once per session when its identity conflicts.
+	Conflict func(ctx context.Context, s Session, err error)
+}
+
+// Sessions is the caching decorator around a SessionSource: it keeps each
+// session's token in a Store, single-flights fetches per session, renews a
+// token in the background when it enters the last part of its life (no
+// request waits while the token is valid), and backs off from sessions whose
+// identity finAPI refuses.
+type Sessions struct {
+	// Source obtains tokens. Required.
+	Source SessionSource
+	// Store keeps tokens by session hash. Required.
+	Store cache.Store[Token]
+	// Timeout bounds one fetch from finAPI, retries included. Required.
+	Timeout time.Duration
+	// RenewBefore is the share of a token's lifetime left when it is
+	// renewed ahead; each session adds up to half of it again as jitter.
+	// Optional. Default value 0.2.
+	RenewBefore float64
+	// Idle is how long an expired token's entry (with its refresh token)
+	// is kept, so that a session idle for a while renews with one
+	// refresh_token grant; after that it is evicted. Optional. Default 30m.
+	Idle time.Duration
+	// Now is the clock. Optional. Default time.Now.
+	Now Clock
+	// Log receives store trouble and identity conflicts. Optional.
+	Log zerolog.Logger
+	// Hooks observe the cache. Optional.
+	Hooks Hooks
+
+	group     singleflight.Group
+	mu        sync.Mutex
+	conflicts map[string]conflict // by session ID
+	storeDown bool
+}
+
+type conflict struct {
+	until   time.Time
+	backoff time.Duration
+}
+
+// Token returns a usable token for s, from the store or, on a miss, from
+// the source. A token that is due for renewal is returned at once while one
+// background renewal runs.
+func (c *Sessions) Token(ctx context.Context, s Session) (Token, error) {
+	t, ok := c.load(ctx, s)
+	now := c.now()
+	if ok && !t.Expired(now.Add(safetyMargin(t))) {
+		c.lookup(true)
+		if at := t.renewAt(c.renewBefore(), jitter(s)); !at.IsZero() && !now.Before(at) {
+			c.renewAhead(ctx, s)
+		}
+		return t, nil
+	}
+	c.lookup(false)
+	return c.flight(ctx, s, func(ctx context.Context) (Token, error) {
+		return c.obtain(ctx, s, false, Token{})
+	})
+}
+
+// Renew replaces stale, a token finAPI refused, with a new one. Concurrent
+// callers of one session share one fetch; a caller whose stale token was
+// already replaced gets the replacement.
+func (c *Sessions) Renew(ctx context.Context, s Session, stale Token) (Token, error) {
+	fetch := func(ctx context.Context) (Token, error) { return c.obtain(ctx, s, false, stale) }
+	t, err := c.flight(ctx, s, fetch)
+	if err == nil && t.AccessToken == stale.AccessToken {
+		// Joined a renewal ahead that kept the refused token.
+		t, err = c.flight(ctx, s, fetch)
+	}
+	return t, err
+}
+
+// Cached returns the session's stored token, if any, without fetching.
+func (c *Sessions) Cached(ctx context.Context, s Session) (Token, bool) {
+	return c.load(ctx, s)
+}
+
+// Forget removes the session's token from the store.
+func (c *Sessions) Forget(ctx context.Context, s Session) error {
+	c.group.Forget(s.ID)
+	return c.Store.Delete(ctx, s.ID)
+}
+
+func (c *Sessions) renewAhead(ctx context.Context, s Session) {
+	ch := c.group.DoChan(s.ID, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
+		defer cancel()
+		return c.obtain(fctx, s, true, Token{})
+	})
+	go func() { <-ch }() // nobody waits; the flight's result lands in the store
+}
+
+// flight runs fetch once per session at a time; waiters can give up with
+// their own context while the fetch goes on for the others.
+func (c *Sessions) flight(ctx context.Context, s Session, fetch func(context.Context) (Token, error)) (Token, error) {
+	ch := c.group.DoChan(s.ID, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
+		defer cancel()
+		return fetch(fctx)
+	})
+	if c.Hooks.Waiting != nil {
+		c.Hooks.Waiting(1)
+		defer c.Hooks.Waiting(-1)
+	}
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return Token{}, r.Err
+		}
+		return r.Val.(Token), nil
+	case <-ctx.Done():
+		return Token{}, &Error{Op: "wait for token", Kind: ErrUnavailable, Err: ctx.Err()}
+	}
+}
+
+// obtain runs inside the session's flight. It re-reads the store first, so
+// that a caller that lost a race uses the winner's token. ahead marks a
+// renewal ahead of expiry; stale, a token finAPI refused.
+func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Token) (Token, error) {
+	cur, ok := c.load(ctx, s)
+	now := c.now()
+	usable := ok && !cur.Expired(now.Add(safetyMargin(cur)))
+	switch {
+	case stale.AccessToken != "":
+		if usable && cur.AccessToken != stale.AccessToken {
+			return cur, nil // already replaced
+		}
+		if ok {
+			// Forget the refused access token; keep what renews it.
+			_ = c.Store.Delete(ctx, s.ID)
+		}
+	case ahead:
+		if !usable {
+			return cur, nil // expired meanwhile: the next request fetches on demand
+		}
+		if at := cur.renewAt(c.renewBefore(), jitter(s)); at.IsZero() || now.Before(at) {
+			return cur, nil // renewed meanwhile
+		}
+	case usable:
+		return cur, nil
+	}
+	if wait := c.conflicted(s); wait > 0 {
+		return Token{}, &Error{Op: "password grant", Kind: ErrIdentityConflict, RetryAfter: wait, Err: errors.New("backing off after a refused identity")}
+	}
+	prev := cur
+	if stale.AccessToken != "" {
+		prev.RefreshToken, prev.UserID = stale.RefreshToken, stale.UserID
+	}
+	t, err := c.Source.SessionToken(ctx, s, prev)
+	if c.Hooks.Obtained != nil {
+		c.Hooks.Obtained(ctx, s, t, ahead, prev.AccessToken != "" || prev.RefreshToken != "", err)
+	}
+	if err != nil {
+		if errors.Is(err, ErrIdentityConflict) {
+			err = c.conflict(ctx, s, err)
+		}
+		return Token{}, err
+	}
+	c.forgetConflict(s)
+	c.save(ctx, s, t)
+	return t, nil
+}
+
+func (c *Sessions) load(ctx context.Context, s Session) (Token, bool) {
+	t, ok, err := c.Store.Get(ctx, s.ID)
+	c.storeHealth(err)
+	return t, ok && err == nil
+}
+
+func (c *Sessions) save(ctx context.Context, s Session, t Token) {
+	ttl := c.idle()
+	if !t.Expiry.IsZero() {
+		ttl += t.Expiry.Sub(c.now())
+	}
+	c.storeHealth(c.Store.Set(ctx, s.ID, t, ttl))
+}
+
+// storeHealth logs a change between a working and a failing store once,
+// not per request.
+func (c *Sessions) storeHealth(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err != nil && !c.storeDown:
+		c.storeDown = true
+		c.Log.Error().Err(err).Msg("token store failing; serving without it")
+	case err == nil && c.storeDown:
+		c.storeDown = false
+		c.Log.Info().Msg("token store answering again")
+	}
+}
+
+// conflict records an identity conflict, logs it once per session, and
+// returns err with the back-off as RetryAfter.
+func (c *Sessions) conflict(ctx context.Context, s Session, err error) error {
+	c.mu.Lock()
+	if c.conflicts == nil {
+		c.conflicts = map[string]conflict{}
+	}
+	now := c.now()
+	cf, seen := c.conflicts[s.ID]
+	cf.backoff = min(conflictCap, max(conflictFirst, 2*cf.backoff))
+	cf.until = now.Add(cf.backoff)
+	c.conflicts[s.ID] = cf
+	// Sessions that have not conflicted for a long time are dropped, so
+	// the map does not grow without bound.
+	for id, other := range c.conflicts {
+		if now.Sub(other.until) > conflictCap {
+			delete(c.conflicts, id)
+		}
+	}
+	c.mu.Unlock()
+	if !seen {
+		c.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", s.UserID()).
+			Dur("backoff", cf.backoff).
+			Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the back-off ends")
+		if c.Hooks.Conflict != nil {
+			c.Hooks.Conflict(ctx, s, err)
+		}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		e.RetryAfter = cf.backoff
+	}
+	return err
+}
+
+func (c *Sessions) conflicted(s Session) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conflicts[s.ID].until.Sub(c.now())
+}
+
+func (c *Sessions) forgetConflict(s Session) {
+	c.mu.Lock()
+	delete(c.conflicts, s.ID)
+	c.mu.Unlock()
+}
+
+func (c *Sessions) lookup(hit bool) {
+	if c.Hooks.Lookup != nil {
+		c.Hooks.Lookup(hit)
+	}
+}
+
+func (c *Sessions) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Sessions) renewBefore() float64 {
+	if c.RenewBefore <= 0 || c.RenewBefore >= 1 {
+		return 0.2
+	}
+	return c.RenewBefore
+}
+
+func (c *Sessions) idle() time.Duration {
+	if c.Idle <= 0 {
+		return 30 * time.Minute
+	}
+	return c.Idle
+}
+
+// jitter spreads sessions' renewals: a share in [0,1) taken from the
+// session hash, stable for a session.
+func jitter(s Session) float64 {
+	if len(s.ID) < 2 {
+		return 0
+	}
+	return float64(hexVal(s.ID[0])<<4|hexVal(s.ID[1])) / 256
+}
+
+func hexVal(b byte) int {
+	switch {
+	case b >= '0' && b <= '9':
+		return int(b - '0')
+	case b >= 'a' && b <= 'f':
+		return int(b-'a') + 10
+	}
+	return 0
+}

@@ -1,0 +1,95 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// UserLogin is the SessionSource of user mode: it creates the session's
+// finAPI user if needed and logs it in with the password grant, or renews
+// with the refresh_token grant when it can.
+type UserLogin struct {
+	// Client talks to finAPI Access. Required.
+	Client *Client
+	// ClientToken supplies the client token for creating users. Required.
+	ClientToken *ReuseToken
+}
+
+var _ SessionSource = (*UserLogin)(nil)
+
+// SessionToken implements SessionSource. With a refresh token in prev it
+// tries the refresh_token grant first and falls back to the password grant
+// when finAPI refuses the refresh token; an outage is returned as is.
+func (u *UserLogin) SessionToken(ctx context.Context, s Session, prev Token) (Token, error) {
+	if prev.RefreshToken != "" {
+		t, err := u.Client.RefreshToken(ctx, prev.RefreshToken)
+		if err == nil {
+			t.UserID = s.UserID()
+			return t, nil
+		}
+		if !errors.Is(err, ErrRejected) {
+			return Token{}, err
+		}
+	}
+	return u.login(ctx, s, prev.UserID != "")
+}
+
+// login obtains a token with the password grant. Unless the user is known
+// to exist it is created first. A refused password is tried once at most:
+// finAPI locks a user after a few failed logins.
+func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, error) {
+	id, password := s.UserID(), s.Password()
+	if !known {
+		if _, err := u.createUser(ctx, id, password); err != nil {
+			return Token{}, err
+		}
+	}
+	t, err := u.Client.PasswordToken(ctx, id, password)
+	if !badCredentials(err) {
+		return t, err
+	}
+	if known {
+		// The user may have been deleted elsewhere; a created user
+		// takes the password, an existing one is a conflict.
+		created, cerr := u.createUser(ctx, id, password)
+		if cerr != nil {
+			return Token{}, cerr
+		}
+		if created {
+			return u.Client.PasswordToken(ctx, id, password)
+		}
+	}
+	return Token{}, &Error{Op: "password grant", Kind: ErrIdentityConflict, Status: http.StatusBadRequest, Code: codeOf(err)}
+}
+
+// createUser creates the user with the cached client token, fetching a new
+// client token once if finAPI refuses the cached one.
+func (u *UserLogin) createUser(ctx context.Context, id, password string) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		ct, err := u.ClientToken.Token(ctx)
+		if err != nil {
+			return false, err
+		}
+		created, err := u.Client.CreateUser(ctx, ct.AccessToken, id, password)
+		var e *Error
+		if attempt == 0 && errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+			u.ClientToken.Invalidate(ct)
+			continue
+		}
+		return created, err
+	}
+}
+
+func badCredentials(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == ErrRejected && e.Status == http.StatusBadRequest
+}
+
+func codeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}

@@ -1,0 +1,339 @@
+// Package config reads finproxy's configuration from the environment and
+// validates it.
+//
+// Every variable is prefixed FINPROXY_. Every secret can also be read from a
+// file named by <NAME>_FILE (Kubernetes secrets); trailing newlines and spaces
+// are trimmed. Load collects every problem rather than stopping at the first,
+// so an operator fixes a broken deployment in one round.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v10"
+)
+
+// Prefix is the prefix of every variable finproxy reads.
+const Prefix = "FINPROXY_"
+
+// Modes of mapping a session to finAPI.
+const (
+	ModeUser    = "user"
+	ModeProcess = "process"
+)
+
+// Session authentication kinds.
+const (
+	SessionAuthHeader = "header"
+	SessionAuthJWT    = "jwt"
+)
+
+// Token stores.
+const (
+	StoreMemory = "memory"
+	StoreRedis  = "redis"
+)
+
+// Config is finproxy's whole configuration. Field tags name the variable
+// without its FINPROXY_ prefix.
+type Config struct {
+	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
+	AdminAddr  string `env:"ADMIN_ADDR" envDefault:":9090"`
+
+	AccessURL     string `env:"ACCESS_URL" envDefault:"https://sandbox.finapi.io"`
+	ProcessCtlURL string `env:"PROCESSCTL_URL" envDefault:"https://di-processctl-finapi-general-sandbox.finapi.io"`
+	// Routes are extra upstreams, "prefix=url,prefix=url".
+	Routes string `env:"ROUTES"`
+
+	ClientID     string `env:"CLIENT_ID"`
+	ClientSecret string `env:"CLIENT_SECRET" secret:"true"`
+
+	Mode      string `env:"MODE" envDefault:"user"`
+	ProcessID string `env:"PROCESS_ID" envDefault:"USER_ONLY"`
+	// ProcessTokenTTL is how long an access token obtained from the Process
+	// Controller is used; the Process Controller does not say.
+	ProcessTokenTTL time.Duration `env:"PROCESS_TOKEN_TTL" envDefault:"1h"`
+
+	IdentitySecret string `env:"IDENTITY_SECRET" secret:"true"`
+
+	SessionHeader string `env:"SESSION_HEADER" envDefault:"X-Session-Id"`
+	SessionAuth   string `env:"SESSION_AUTH" envDefault:"header"`
+
+	// UpstreamTimeout bounds a forwarded call (until response headers) and
+	// every token acquisition, retries included.
+	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"30s"`
+	// ReplayMaxBytes is the largest request body buffered for a replay
+	// after an upstream 401.
+	ReplayMaxBytes int64 `env:"REPLAY_MAX_BYTES" envDefault:"1048576"`
+	// ShutdownTimeout bounds how long in-flight requests may finish after
+	// SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
+
+	// RenewBefore is the share of a user token's lifetime left when it is
+	// renewed in the background.
+	RenewBefore float64 `env:"RENEW_BEFORE" envDefault:"0.2"`
+	// SessionIdle is how long a session may go unused before its token is
+	// no longer renewed ahead of time.
+	SessionIdle time.Duration `env:"SESSION_IDLE" envDefault:"30m"`
+
+	Store    string `env:"STORE" envDefault:"memory"`
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" secret:"true"`
+
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+}
+
+// Error is one configuration problem, naming the variable.
+type Error struct {
+	Var string // the full variable name, e.g. FINPROXY_CLIENT_ID
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Msg }
+
+// Load reads the configuration from environ (as os.Environ returns it) and
+// validates it. The returned error, if any, joins one *Error per problem.
+func Load(environ []string) (*Config, error) {
+	vars := env.ToMap(environ)
+	var problems []error
+
+	// <NAME>_FILE: read before parsing so that the file wins over nothing
+	// and conflicts with a literal value.
+	for _, name := range secretVars() {
+		full := Prefix + name
+		path, ok := vars[full+"_FILE"]
+		if !ok {
+			continue
+		}
+		if _, both := vars[full]; both {
+			problems = append(problems, &Error{full + "_FILE", "set together with " + full + "; set only one"})
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			// The path is not secret; the error names it.
+			problems = append(problems, &Error{full + "_FILE", fmt.Sprintf("cannot read: %v", err)})
+			continue
+		}
+		vars[full] = strings.TrimRight(string(b), " \t\r\n")
+	}
+
+	cfg := &Config{}
+	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars, Prefix: Prefix}); err != nil {
+		problems = append(problems, parseProblems(err)...)
+	}
+	problems = append(problems, cfg.validate()...)
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	return cfg, nil
+}
+
+// Problems splits an error returned by Load into its single problems.
+func Problems(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// parseProblems turns env's aggregate error into one *Error per variable.
+func parseProblems(err error) []error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return []error{err}
+	}
+	fieldVar := fieldVars()
+	out := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			out = append(out, &Error{fieldVar[pe.Name], fmt.Sprintf("invalid %s value: %v", pe.Type, unwrapAll(pe.Err))})
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func unwrapAll(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// fieldVars maps Config's field names to their full variable names.
+func fieldVars() map[string]string {
+	t := reflect.TypeFor[Config]()
+	m := make(map[string]string, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		m[f.Name] = Prefix + f.Tag.Get("env")
+	}
+	return m
+}
+
+// secretVars lists the variables (without prefix) that are secrets and so
+// also have a _FILE variant.
+func secretVars() []string {
+	t := reflect.TypeFor[Config]()
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("secret") == "true" {
+			names = append(names, f.Tag.Get("env"))
+		}
+	}
+	return names
+}
+
+func (c *Config) validate() []error {
+	var p []error
+	bad := func(name, format string, args ...any) {
+		p = append(p, &Error{Prefix + name, fmt.Sprintf(format, args...)})
+	}
+
+	if c.ListenAddr == "" {
+		bad("LISTEN_ADDR", "must not be empty")
+	}
+	if c.AdminAddr == "" {
+		bad("ADMIN_ADDR", "must not be empty")
+	}
+	if c.ListenAddr != "" && c.ListenAddr == c.AdminAddr {
+		bad("ADMIN_ADDR", "must differ from FINPROXY_LISTEN_ADDR")
+	}
+	if err := checkBaseURL(c.AccessURL); err != nil {
+		bad("ACCESS_URL", "%v", err)
+	}
+	if err := checkBaseURL(c.ProcessCtlURL); err != nil {
+		bad("PROCESSCTL_URL", "%v", err)
+	}
+	if _, err := ParseRoutes(c.Routes); err != nil {
+		bad("ROUTES", "%v", err)
+	}
+	if c.ClientID == "" {
+		bad("CLIENT_ID", "required")
+	}
+	if c.ClientSecret == "" {
+		bad("CLIENT_SECRET", "required (or FINPROXY_CLIENT_SECRET_FILE)")
+	}
+	switch c.Mode {
+	case ModeUser, ModeProcess:
+	default:
+		bad("MODE", "must be %q or %q, not %q", ModeUser, ModeProcess, c.Mode)
+	}
+	if c.ProcessID == "" {
+		bad("PROCESS_ID", "must not be empty")
+	}
+	if c.ProcessTokenTTL < time.Minute {
+		bad("PROCESS_TOKEN_TTL", "must be at least 1m, not %s", c.ProcessTokenTTL)
+	}
+	switch {
+	case c.IdentitySecret == "":
+		bad("IDENTITY_SECRET", "required (or FINPROXY_IDENTITY_SECRET_FILE), at least 32 bytes")
+	case len(c.IdentitySecret) < 32:
+		bad("IDENTITY_SECRET", "must be at least 32 bytes, has %d", len(c.IdentitySecret))
+	}
+	if !validHeaderName(c.SessionHeader) {
+		bad("SESSION_HEADER", "%q is not a valid HTTP header name", c.SessionHeader)
+	} else if reserved(c.SessionHeader) {
+		bad("SESSION_HEADER", "%q is a header finproxy sets or strips itself", c.SessionHeader)
+	}
+	switch c.SessionAuth {
+	case SessionAuthHeader:
+	case SessionAuthJWT:
+		bad("SESSION_AUTH", "jwt sessions are not available in this version; use %q", SessionAuthHeader)
+	default:
+		bad("SESSION_AUTH", "must be %q or %q, not %q", SessionAuthHeader, SessionAuthJWT, c.SessionAuth)
+	}
+	if c.UpstreamTimeout <= 0 {
+		bad("UPSTREAM_TIMEOUT", "must be positive, not %s", c.UpstreamTimeout)
+	}
+	if c.ReplayMaxBytes < 0 {
+		bad("REPLAY_MAX_BYTES", "must not be negative")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("SHUTDOWN_TIMEOUT", "must be positive, not %s", c.ShutdownTimeout)
+	}
+	if c.RenewBefore <= 0 || c.RenewBefore >= 1 {
+		bad("RENEW_BEFORE", "must be a share of the token's lifetime between 0 and 1, not %v", c.RenewBefore)
+	}
+	if c.SessionIdle <= 0 {
+		bad("SESSION_IDLE", "must be positive, not %s", c.SessionIdle)
+	}
+	switch c.Store {
+	case StoreMemory:
+	case StoreRedis:
+		bad("STORE", "the redis store is not available in this version; use %q", StoreMemory)
+	default:
+		bad("STORE", "must be %q or %q, not %q", StoreMemory, StoreRedis, c.Store)
+	}
+	switch c.LogLevel {
+	case "trace", "debug", "info", "warn", "error", "fatal", "panic", "disabled":
+	default:
+		bad("LOG_LEVEL", "must be one of trace, debug, info, warn, error, disabled; not %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		bad("LOG_FORMAT", "must be json or console, not %q", c.LogFormat)
+	}
+	return p
+}
+
+// checkBaseURL accepts an absolute http(s) URL without query or fragment.
+func checkBaseURL(raw string) error {
+	_, err := ParseBaseURL(raw)
+	return err
+}
+
+// ParseBaseURL parses an upstream base URL: absolute, http or https, with a
+// host, without user info, query or fragment.
+func ParseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("invalid URL %q", raw)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("URL %q must use http or https", raw)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("URL %q has no host", raw)
+	case u.User != nil:
+		return nil, fmt.Errorf("URL %q must not carry credentials", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fmt.Errorf("URL %q must not have a query or fragment", raw)
+	}
+	return u, nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func reserved(h string) bool {
+	switch strings.ToLower(h) {
+	case "authorization", "cookie", "host", "content-length", "content-type", "transfer-encoding",
+		"connection", "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host":
+		return true
+	}
+	return false
+}

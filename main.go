@@ -1,0 +1,229 @@
+// Command finproxy is an authenticating reverse proxy in front of finAPI: it
+// maps an app session to a finAPI user (or Process Controller process),
+// injects that identity's token and forwards the call.
+//
+// main only wires: it reads the configuration, builds the parts, starts the
+// proxy and admin listeners, waits for a signal and shuts down.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/finproxy/finproxy/admin"
+	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/cache"
+	"github.com/finproxy/finproxy/config"
+	"github.com/finproxy/finproxy/proxy"
+)
+
+func main() {
+	os.Exit(run(os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run returns the exit status: 0 after a clean shutdown, 1 when a listener
+// fails, 2 for invalid configuration.
+func run(environ []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		for _, p := range config.Problems(err) {
+			fmt.Fprintln(stderr, "finproxy: invalid configuration:", p)
+		}
+		return 2
+	}
+	log := newLogger(cfg, stdout)
+
+	parts, err := build(cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return 1
+	}
+
+	proxyLn, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		log.Error().Err(err).Str("addr", cfg.ListenAddr).Msg("cannot listen (proxy)")
+		return 1
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		proxyLn.Close()
+		log.Error().Err(err).Str("addr", cfg.AdminAddr).Msg("cannot listen (admin)")
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go parts.proveCredentials(ctx, log)
+
+	servers := []*http.Server{
+		newServer(parts.proxy, log.With().Str("listener", "proxy").Logger()),
+		newServer(parts.admin, log.With().Str("listener", "admin").Logger()),
+	}
+	failed := make(chan error, len(servers))
+	for i, ln := range []net.Listener{proxyLn, adminLn} {
+		go func() {
+			if err := servers[i].Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				failed <- err
+			}
+		}()
+	}
+	log.Info().Str("proxy", proxyLn.Addr().String()).Str("admin", adminLn.Addr().String()).
+		Str("mode", cfg.Mode).Str("access_url", cfg.AccessURL).Str("store", cfg.Store).
+		Msg("finproxy listening")
+
+	status := 0
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("signal received, shutting down")
+	case err := <-failed:
+		log.Error().Err(err).Msg("listener failed, shutting down")
+		status = 1
+	}
+	stop()
+
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	for _, srv := range servers {
+		go srv.SetKeepAlivesEnabled(false)
+	}
+	done := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { done <- srv.Shutdown(sctx) }()
+	}
+	for range servers {
+		if err := <-done; err != nil {
+			log.Warn().Err(err).Msg("in-flight requests did not finish in time")
+			status = max(status, 1)
+		}
+	}
+	log.Info().Int("status", status).Msg("finproxy stopped")
+	return status
+}
+
+// parts are finproxy's built components.
+type parts struct {
+	proxy, admin http.Handler
+	clientToken  *auth.ReuseToken
+	ready        *atomic.Bool
+}
+
+func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
+	keys, err := auth.NewKeys([]byte(cfg.IdentitySecret))
+	if err != nil {
+		return nil, err
+	}
+	accessURL, _ := config.ParseBaseURL(cfg.AccessURL) // validated by config.Load
+	routes, _ := config.ParseRoutes(cfg.Routes)
+
+	transport := proxy.NewTransport(cfg.UpstreamTimeout)
+	httpClient := &http.Client{Transport: transport, Timeout: cfg.UpstreamTimeout}
+	access := &auth.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient}
+
+	ready := &atomic.Bool{}
+	clientToken := &auth.ReuseToken{
+		Source:  auth.ClientCredentials{Client: access},
+		OnFirst: func() { ready.Store(true) },
+	}
+	store := cache.NewMemory[auth.Token](time.Minute)
+
+	var source auth.SessionSource = &auth.UserLogin{Client: access, ClientToken: clientToken}
+	sessions := &auth.Sessions{
+		Source:      source,
+		Store:       store,
+		Timeout:     cfg.UpstreamTimeout,
+		RenewBefore: cfg.RenewBefore,
+		Idle:        cfg.SessionIdle,
+		Log:         log,
+	}
+	handler, err := proxy.New(proxy.Config{
+		AccessURL:      accessURL,
+		Routes:         routes,
+		Mode:           cfg.Mode,
+		SessionHeader:  cfg.SessionHeader,
+		Keys:           keys,
+		Tokens:         sessions,
+		Lifecycle:      &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser},
+		Transport:      transport,
+		ReplayMaxBytes: cfg.ReplayMaxBytes,
+		Log:            log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	adminHandler := admin.Handler(admin.Config{Ready: []admin.Check{
+		func(context.Context) error {
+			if !ready.Load() {
+				return errors.New("client credentials not yet proven: no client token obtained since start")
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			if err := store.Ping(ctx); err != nil {
+				return errors.New("token store unreachable")
+			}
+			return nil
+		},
+	}})
+	return &parts{proxy: handler, admin: adminHandler, clientToken: clientToken, ready: ready}, nil
+}
+
+// proveCredentials obtains the first client token in the background, so
+// that readiness does not wait for traffic, retrying with capped back-off.
+func (p *parts) proveCredentials(ctx context.Context, log zerolog.Logger) {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		_, err := p.clientToken.Token(ctx)
+		if err == nil {
+			log.Info().Msg("client credentials proven: client token obtained")
+			return
+		}
+		ev := log.Warn()
+		if errors.Is(err, auth.ErrClientRejected) {
+			ev = log.Error()
+		}
+		ev.Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("cannot obtain a client token; not ready")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(30*time.Second, 2*wait)
+	}
+}
+
+func newServer(h http.Handler, log zerolog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          newStdLogger(log),
+	}
+}
+
+func newLogger(cfg *config.Config, out io.Writer) zerolog.Logger {
+	level, _ := zerolog.ParseLevel(cfg.LogLevel) // validated by config.Load
+	if cfg.LogFormat == "console" {
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+}
+
+// newStdLogger routes net/http's own error log (TLS handshakes, bad
+// requests) into zerolog.
+func newStdLogger(log zerolog.Logger) *stdlog.Logger {
+	return stdlog.New(log.With().Str("source", "net/http").Logger(), "", 0)
+}

@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/finproxy/finproxy/auth"
+)
+
+// ReasonHeader carries finproxy's own machine-readable reason for an error
+// it answered itself.
+const ReasonHeader = "X-Finproxy-Error"
+
+// Errors that finproxy answers itself, before or instead of forwarding.
+var (
+	errMissingSession   = errors.New("missing session")
+	errInvalidSession   = errors.New("invalid session")
+	errInvalidPath      = errors.New("invalid request path")
+	errRouteDenied      = errors.New("route needs a client token and is not forwarded")
+	errNoRoute          = errors.New("no route")
+	errMethodNotAllowed = errors.New("method not allowed")
+	errBodyTooLarge     = errors.New("request body too large")
+	errInvalidBody      = errors.New("request body could not be read")
+	errUpstreamTimeout  = errors.New("upstream did not answer in time")
+	errUpstreamDown     = errors.New("upstream unreachable")
+)
+
+// problem is one row of the error table.
+type problem struct {
+	status int
+	code   string // finAPI ErrorCode
+	reason string // X-Finproxy-Error
+	msg    string
+}
+
+// table maps every error finproxy answers itself to its status, finAPI
+// error code and reason. It is the only place where that is decided.
+var table = []struct {
+	err error
+	problem
+}{
+	{errMissingSession, problem{401, "UNAUTHORIZED_ACCESS", "missing_session", "No session: send the session header"}},
+	{errInvalidSession, problem{400, "BAD_REQUEST", "invalid_session", "Malformed session"}},
+	{errInvalidPath, problem{400, "BAD_REQUEST", "invalid_path", "Request path with dot segments, encoded slashes, double encoding or path parameters is refused"}},
+	{errRouteDenied, problem{403, "FORBIDDEN", "route_denied", "This endpoint needs the client token and is not available through finproxy"}},
+	{errNoRoute, problem{404, "UNKNOWN_ENTITY", "no_route", "No such endpoint"}},
+	{errMethodNotAllowed, problem{405, "METHOD_NOT_ALLOWED", "method_not_allowed", "Method not allowed"}},
+	{errInvalidBody, problem{400, "BAD_REQUEST", "invalid_body", "The request body could not be read"}},
+	{errBodyTooLarge, problem{413, "BAD_REQUEST", "body_too_large", "Request body too large"}},
+	{errUpstreamTimeout, problem{504, "UNEXPECTED_ERROR", "upstream_timeout", "finAPI did not answer in time"}},
+	{errUpstreamDown, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
+	{auth.ErrProcessExpired, problem{401, "UNAUTHORIZED_ACCESS", "process_expired", "The process has expired; the next request starts a new one"}},
+	{auth.ErrIdentityConflict, problem{502, "UNEXPECTED_ERROR", "identity_conflict", "finAPI refuses this session's user; an operator must resolve it"}},
+	{auth.ErrClientRejected, problem{502, "UNEXPECTED_ERROR", "token_unavailable", "finAPI refused finproxy's client credentials"}},
+	{auth.ErrBusy, problem{423, "LOCKED", "user_busy", "The finAPI user cannot be deleted while a bank connection is busy; try again later"}},
+	{auth.ErrUnavailable, problem{503, "UNEXPECTED_ERROR", "token_unavailable", "finAPI tokens cannot be had right now; try again later"}},
+	{auth.ErrUnreachable, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
+	{auth.ErrRejected, problem{502, "UNEXPECTED_ERROR", "token_unavailable", "finAPI refused to issue a token"}},
+}
+
+var internalProblem = problem{500, "UNEXPECTED_ERROR", "internal", "Internal error"}
+
+// classify finds err's row in the table.
+func classify(err error) problem {
+	for _, row := range table {
+		if errors.Is(err, row.err) {
+			return row.problem
+		}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return classify(errNoRoute)
+		case http.StatusMethodNotAllowed:
+			return classify(errMethodNotAllowed)
+		case http.StatusRequestEntityTooLarge:
+			return classify(errBodyTooLarge)
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return classify(errUpstreamTimeout)
+	}
+	return internalProblem
+}
+
+// errorMessage is finAPI's ErrorMessage.
+type errorMessage struct {
+	Errors      []errorDetails `json:"errors"`
+	Date        string         `json:"date"`
+	RequestID   string         `json:"requestId"`
+	Endpoint    string         `json:"endpoint"`
+	AuthContext *string        `json:"authContext"`
+	Bank        *string        `json:"bank"`
+}
+
+type errorDetails struct {
+	Message                 string `json:"message"`
+	Code                    string `json:"code"`
+	Type                    string `json:"type"`
+	MultiStepAuthentication any    `json:"multiStepAuthentication"`
+}
+
+// writeError answers err in finAPI's ErrorMessage shape with the reason in
+// X-Finproxy-Error, and returns the problem it chose.
+func writeError(w http.ResponseWriter, r *http.Request, err error) problem {
+	p := classify(err)
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set(ReasonHeader, p.reason)
+	h.Set("Cache-Control", "no-store")
+	if ra := auth.RetryAfter(err); ra > 0 || p.status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfterSeconds(ra))
+	}
+	body, _ := json.Marshal(errorMessage{
+		Errors:    []errorDetails{{Message: p.msg, Code: p.code, Type: "TECHNICAL"}},
+		Date:      time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		RequestID: h.Get(RequestIDHeader),
+		Endpoint:  r.Method + " " + r.URL.Path,
+	})
+	w.WriteHeader(p.status)
+	w.Write(body)
+	return p
+}
+
+// retryAfterSeconds renders d for Retry-After: whole seconds rounded up, at
+// least 1.
+func retryAfterSeconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(s, 1), 10)
+}

@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/finproxy/finproxy/auth"
+)
+
+// Tokens gives sessions their finAPI tokens (auth.Sessions).
+type Tokens interface {
+	Token(ctx context.Context, s auth.Session) (auth.Token, error)
+	Renew(ctx context.Context, s auth.Session, stale auth.Token) (auth.Token, error)
+	Forget(ctx context.Context, s auth.Session) error
+}
+
+// NewTransport returns the shared transport toward finAPI, tuned for a busy
+// proxy: a large keep-alive pool per host and bounded dial, TLS and
+// response-header waits. timeout bounds the wait for response headers.
+func NewTransport(timeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		ResponseHeaderTimeout: timeout,
+	}
+}
+
+// forwarder sends a request, whose session already holds a token, to its
+// upstream, and replays it once with a fresh token when finAPI answers 401.
+type forwarder struct {
+	rp        *httputil.ReverseProxy
+	base      http.RoundTripper
+	tokens    Tokens
+	header    string // the session header, stripped
+	processes bool   // process mode: a 401 means the process expired
+	log       zerolog.Logger
+	// onRetry, if not nil, is called for every replay after a 401.
+	onRetry func()
+}
+
+func newForwarder(base http.RoundTripper, tokens Tokens, header string, processes bool, log zerolog.Logger) *forwarder {
+	f := &forwarder{base: base, tokens: tokens, header: header, processes: processes, log: log}
+	f.rp = &httputil.ReverseProxy{
+		Rewrite:        f.rewrite,
+		Transport:      roundTripperFunc(f.roundTrip),
+		ModifyResponse: f.modifyResponse,
+		ErrorHandler:   f.errorHandler,
+		ErrorLog:       nil,
+		// FlushInterval 0: ReverseProxy flushes at once for event
+		// streams and bodies of unknown length, and buffers the rest.
+	}
+	return f
+}
+
+// rewrite builds the outgoing request: the upstream's URL with the
+// remaining path and the query as they arrived, and header hygiene.
+// Hop-by-hop headers and inbound X-Forwarded-* are already removed.
+func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
+	st := stateOf(pr.In)
+	t := st.route.target
+	out := pr.Out
+	out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
+	out.URL.Path, out.URL.RawPath = joinPath(t, st.upstream)
+	out.URL.RawQuery = pr.In.URL.RawQuery
+	out.Host = ""
+	pr.SetXForwarded()
+
+	h := out.Header
+	h.Del("Authorization")
+	h.Del("Cookie")
+	h.Del(f.header)
+	h.Del(ReasonHeader)
+	h.Set("Authorization", "Bearer "+st.token.AccessToken)
+	h.Set(RequestIDHeader, st.requestID)
+}
+
+// joinPath appends the escaped remainder to the target's path. It returns
+// the decoded path and the escaped one; net/url sends the escaped form when
+// it encodes the decoded one, so encoded paths reach the upstream exactly.
+func joinPath(t *url.URL, escaped string) (path, rawPath string) {
+	esc := t.EscapedPath() + escaped
+	p, err := url.PathUnescape(esc)
+	if err != nil {
+		return esc, ""
+	}
+	return p, esc
+}
+
+func (f *forwarder) roundTrip(req *http.Request) (*http.Response, error) {
+	st := stateOf(req)
+	resp, err := f.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	ctx := req.Context()
+	if f.processes {
+		drain(resp)
+		_ = f.tokens.Forget(ctx, st.session)
+		return nil, auth.ErrProcessExpired
+	}
+	if st.body == nil && req.ContentLength != 0 || st.replayed {
+		// Not replayable: the 401 goes back, and the next request of
+		// the session gets a fresh token.
+		s, stale := st.session, st.token
+		go func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_, _ = f.tokens.Renew(rctx, s, stale)
+		}()
+		return resp, nil
+	}
+	drain(resp)
+	t, err := f.tokens.Renew(ctx, st.session, st.token)
+	if err != nil {
+		return nil, err
+	}
+	st.token, st.replayed = t, true
+	if f.onRetry != nil {
+		f.onRetry()
+	}
+	retry := req.Clone(ctx)
+	retry.Header.Set("Authorization", "Bearer "+t.AccessToken)
+	if st.body != nil {
+		retry.Body = io.NopCloser(bytes.NewReader(st.body))
+	} else {
+		retry.Body = http.NoBody
+	}
+	return f.base.RoundTrip(retry)
+}
+
+// modifyResponse notes finAPI's request id and forgets the session's tokens
+// after the user deleted itself.
+func (f *forwarder) modifyResponse(resp *http.Response) error {
+	st := stateOf(resp.Request)
+	st.finapiID = resp.Header.Get(RequestIDHeader)
+	resp.Header.Del(RequestIDHeader) // ours is set already; finAPI echoes it
+	if st.route.prefix == AccessRoute && resp.StatusCode/100 == 2 &&
+		effectiveMethod(resp.Request) == http.MethodDelete && trimSlash(st.upstream) == "/api/v2/users" {
+		_ = f.tokens.Forget(resp.Request.Context(), st.session)
+		st.forgetRun = true
+	}
+	return nil
+}
+
+func (f *forwarder) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The caller went away; nobody reads an answer.
+		w.WriteHeader(499)
+		return
+	case errors.Is(err, auth.ErrProcessExpired):
+	case isTimeout(err):
+		err = errors.Join(errUpstreamTimeout, err)
+	default:
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			err = errors.Join(errUpstreamDown, err)
+		}
+	}
+	writeError(w, r, err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

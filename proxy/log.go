@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// RequestIDHeader carries the request id, kept from the caller or
+// generated, sent to finAPI and returned to the caller.
+const RequestIDHeader = "X-Request-Id"
+
+// maxRequestIDLen is finAPI's limit for X-Request-Id.
+const maxRequestIDLen = 255
+
+// requestLog is the outermost middleware: it gives the request its state
+// and id, answers errors through the error table, and writes one log line.
+func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ec echo.Context) error {
+		st := &state{start: time.Now(), requestID: requestID(ec.Request().Header.Get(RequestIDHeader))}
+		r := withState(ec.Request(), st)
+		ec.SetRequest(r)
+		ec.Response().Header().Set(RequestIDHeader, st.requestID)
+
+		err := next(ec)
+		if err != nil {
+			ec.Error(err)
+		}
+
+		res := ec.Response()
+		d := time.Since(st.start)
+		route := "-"
+		if st.route != nil {
+			route = st.route.prefix
+		}
+		if s.cfg.Observer != nil {
+			s.cfg.Observer.Request(route, r.Method, res.Status, d)
+		}
+		ev := s.cfg.Log.Info()
+		if res.Status >= 500 {
+			ev = s.cfg.Log.Warn()
+		}
+		ev = ev.Str("request_id", st.requestID).
+			Str("method", r.Method).
+			Str("path", r.URL.Path).
+			Int("status", res.Status).
+			Dur("duration", d).
+			Str("route", route).
+			Int64("bytes_in", max(r.ContentLength, 0)).
+			Int64("bytes_out", res.Size)
+		if st.route != nil && st.token.AccessToken != "" {
+			ev = ev.Str("upstream", st.route.target.Host)
+		}
+		if st.hasSession {
+			ev = ev.Str("session", st.session.Short())
+			if st.token.UserID != "" {
+				ev = ev.Str("finapi_user", st.token.UserID)
+			}
+		}
+		if st.finapiID != "" && st.finapiID != st.requestID {
+			ev = ev.Str("finapi_request_id", st.finapiID)
+		}
+		if st.replayed {
+			ev = ev.Bool("replayed", true)
+		}
+		if reason := res.Header().Get(ReasonHeader); reason != "" {
+			ev = ev.Str("error", reason)
+			if res.Status >= 500 {
+				ev = ev.AnErr("cause", err) // auth and transport errors name no secret
+			}
+		}
+		ev.Msg("request")
+		return nil
+	}
+}
+
+// requestID keeps the caller's id if finAPI would accept it (up to 255
+// printable ASCII characters), else makes a new one.
+func requestID(in string) string {
+	if in != "" && len(in) <= maxRequestIDLen {
+		ok := true
+		for i := 0; i < len(in); i++ {
+			if in[i] < 0x21 || in[i] > 0x7e {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return in
+		}
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/finproxy/finproxy/config"
+)
+
+// AccessRoute is the route label of finAPI Access, the default upstream.
+const AccessRoute = "/"
+
+// A route is one upstream with the path prefix that selects it.
+type route struct {
+	prefix string // "/" for Access
+	target *url.URL
+}
+
+// router picks the upstream of a request: the longest configured prefix
+// that matches whole path segments, else finAPI Access.
+type router struct {
+	routes []route // longest prefix first, Access last
+}
+
+func newRouter(access *url.URL, extra []config.Route) *router {
+	r := &router{}
+	for _, x := range extra {
+		r.routes = append(r.routes, route{prefix: x.Prefix, target: x.URL})
+	}
+	a := *access
+	a.Path = strings.TrimSuffix(a.Path, "/")
+	a.RawPath = ""
+	r.routes = append(r.routes, route{prefix: AccessRoute, target: &a})
+	return r
+}
+
+// match returns the route of the escaped path and the escaped path that
+// remains once the prefix is stripped (always starting with "/").
+func (r *router) match(escaped string) (*route, string) {
+	for i := range r.routes {
+		rt := &r.routes[i]
+		if rt.prefix == AccessRoute {
+			return rt, escaped
+		}
+		if rest, ok := strings.CutPrefix(escaped, rt.prefix); ok && (rest == "" || rest[0] == '/') {
+			if rest == "" {
+				rest = "/"
+			}
+			return rt, rest
+		}
+	}
+	return nil, ""
+}
+
+// checkPath refuses request paths that an upstream might read differently
+// from finproxy: dot segments (also percent-encoded), encoded slashes and
+// backslashes, double encoding, path parameters (";"), control characters.
+// A path that passes means the same to every server.
+func checkPath(u *url.URL) error {
+	esc := u.EscapedPath()
+	if !strings.HasPrefix(esc, "/") {
+		return errInvalidPath
+	}
+	lower := strings.ToLower(esc)
+	for _, bad := range []string{"%2f", "%5c", "%25", "%00", ";", "\\"} {
+		if strings.Contains(lower, bad) {
+			return errInvalidPath
+		}
+	}
+	for seg := range strings.SplitSeq(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return errInvalidPath
+		}
+	}
+	for i := 0; i < len(u.Path); i++ {
+		if c := u.Path[i]; c < 0x20 || c == 0x7f {
+			return errInvalidPath
+		}
+	}
+	return nil
+}
+
+// denied reports whether a request needs finAPI's client token and so is
+// never forwarded with a user's token (CONTRACT.md item 8). path is the
+// decoded path, as the upstream will see it.
+func denied(method, path string) bool {
+	p := strings.ToLower(path)
+	if under(p, "/oauth") {
+		return true
+	}
+	for _, v := range []string{"/api/v2", "/api/v1"} {
+		rest, ok := strings.CutPrefix(p, v)
+		if !ok || rest != "" && rest[0] != '/' {
+			continue
+		}
+		switch {
+		case under(rest, "/oauth"),
+			under(rest, "/clientconfiguration"),
+			under(rest, "/mandatoradmin"),
+			strings.HasPrefix(rest, "/tppcertificates"),
+			strings.HasPrefix(rest, "/tppcredentials"),
+			strings.HasPrefix(rest, "/users/"),
+			(rest == "/users" || rest == "/users/") && method == http.MethodPost:
+			return true
+		}
+	}
+	return false
+}
+
+// under reports whether p is prefix or a path below it.
+func under(p, prefix string) bool {
+	rest, ok := strings.CutPrefix(p, prefix)
+	return ok && (rest == "" || rest[0] == '/')
+}
+
+// effectiveMethod is the method finAPI acts on: finAPI treats a POST with
+// X-HTTP-Method-Override: PATCH or DELETE as that method.
+func effectiveMethod(r *http.Request) string {
+	if r.Method == http.MethodPost {
+		switch o := strings.ToUpper(r.Header.Get("X-HTTP-Method-Override")); o {
+		case http.MethodPatch, http.MethodDelete:
+			return o
+		}
+	}
+	return r.Method
+}
+
+func trimSlash(p string) string {
+	if len(p) > 1 {
+		return strings.TrimSuffix(p, "/")
+	}
+	return p
+}

@@ -1,0 +1,225 @@
+// Package proxy is finproxy's request path: session middleware, routing and
+// route denial, token injection, forwarding with httputil.ReverseProxy, the
+// session endpoints, and the one table that maps errors to answers in
+// finAPI's ErrorMessage shape.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/config"
+)
+
+// Lifecycle carries out the session endpoints (auth.Lifecycle).
+type Lifecycle interface {
+	Logout(ctx context.Context, s auth.Session) error
+	Delete(ctx context.Context, s auth.Session) error
+}
+
+// Config configures the proxy's handler.
+type Config struct {
+	// AccessURL is finAPI Access, the default upstream. Required.
+	AccessURL *url.URL
+	// Routes are extra upstreams by path prefix. Optional.
+	Routes []config.Route
+	// Mode is config.ModeUser or config.ModeProcess. Required.
+	Mode string
+	// SessionHeader carries the app session. Optional. Default
+	// "X-Session-Id".
+	SessionHeader string
+	// Keys hashes sessions. Required.
+	Keys *auth.Keys
+	// Tokens supplies the sessions' tokens. Required.
+	Tokens Tokens
+	// Lifecycle carries out logout and deletion. Required.
+	Lifecycle Lifecycle
+	// Transport sends requests upstream. Optional. Default
+	// NewTransport(30s).
+	Transport http.RoundTripper
+	// ReplayMaxBytes is the largest body buffered for a replay after a
+	// 401. Zero means no body is buffered (body-less requests are still
+	// replayed).
+	ReplayMaxBytes int64
+	// Log receives one line per request. Optional. Default: nothing.
+	Log zerolog.Logger
+	// Observer is told about every request. Optional.
+	Observer Observer
+}
+
+// Observer is told what happened to each request (for metrics).
+type Observer interface {
+	// Request is called once per request after it was answered.
+	Request(route, method string, status int, d time.Duration)
+	// Upstream is called for every request that went upstream.
+	Upstream(route string, d time.Duration)
+	// Retry is called for every replay after an upstream 401.
+	Retry()
+}
+
+// New returns the proxy's handler.
+func New(c Config) (http.Handler, error) {
+	if c.AccessURL == nil || c.Keys == nil || c.Tokens == nil || c.Lifecycle == nil {
+		return nil, errors.New("proxy: AccessURL, Keys, Tokens and Lifecycle are required")
+	}
+	if c.Transport == nil {
+		c.Transport = NewTransport(30 * time.Second)
+	}
+	if c.SessionHeader == "" {
+		c.SessionHeader = DefaultSessionConfig.Header
+	}
+	sessionMW, err := SessionConfig{Header: c.SessionHeader, Keys: c.Keys}.ToMiddleware()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		cfg:    c,
+		router: newRouter(c.AccessURL, c.Routes),
+		fwd:    newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Mode == config.ModeProcess, c.Log),
+	}
+	if c.Observer != nil {
+		s.fwd.onRetry = c.Observer.Retry
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.requestLog)
+
+	own := e.Group("/proxy/v1", sessionMW)
+	own.POST("/session", s.warmUp)
+	own.DELETE("/session", s.deleteSession)
+	own.POST("/session/logout", s.logout)
+	e.Any("/proxy", s.noRoute)
+	e.Any("/proxy/*", s.noRoute)
+
+	e.Any("/*", s.forward, s.resolve, sessionMW)
+	e.Any("/", s.forward, s.resolve, sessionMW)
+	return e, nil
+}
+
+type server struct {
+	cfg    Config
+	router *router
+	fwd    *forwarder
+}
+
+// resolve checks the path, picks the upstream and refuses denied routes,
+// before the session is even looked at.
+func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ec echo.Context) error {
+		r := ec.Request()
+		if err := checkPath(r.URL); err != nil {
+			return err
+		}
+		st := stateOf(r)
+		rt, rest := s.router.match(r.URL.EscapedPath())
+		if rt == nil {
+			return errNoRoute
+		}
+		st.route, st.upstream = rt, rest
+		method := effectiveMethod(r)
+		if denied(method, r.URL.Path) {
+			return errRouteDenied
+		}
+		if upstreamPath, err := url.PathUnescape(rest); err != nil || denied(method, upstreamPath) {
+			return errRouteDenied
+		}
+		return next(ec)
+	}
+}
+
+// forward obtains the session's token, buffers a small body for a replay,
+// and hands the request to the reverse proxy.
+func (s *server) forward(ec echo.Context) error {
+	r := ec.Request()
+	st := stateOf(r)
+	t, err := s.cfg.Tokens.Token(r.Context(), st.session)
+	if err != nil {
+		return err
+	}
+	st.token = t
+	if err := s.bufferBody(r, st); err != nil {
+		return err
+	}
+	start := time.Now()
+	s.fwd.rp.ServeHTTP(ec.Response(), r)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.Upstream(st.route.prefix, time.Since(start))
+	}
+	return nil
+}
+
+// bufferBody reads a body of known length up to ReplayMaxBytes into memory
+// so that it can be replayed byte for byte. Larger bodies and bodies of
+// unknown length (chunked) stream through and are not replayed.
+func (s *server) bufferBody(r *http.Request, st *state) error {
+	if r.ContentLength <= 0 || r.ContentLength > s.cfg.ReplayMaxBytes {
+		return nil
+	}
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		return errors.Join(errInvalidBody, err)
+	}
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	st.body = body
+	return nil
+}
+
+// warmUp makes sure the session's finAPI identity and token exist.
+func (s *server) warmUp(ec echo.Context) error {
+	st := stateOf(ec.Request())
+	t, err := s.cfg.Tokens.Token(ec.Request().Context(), st.session)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Mode      string  `json:"mode"`
+		UserID    string  `json:"userId,omitempty"`
+		ExpiresAt *string `json:"expiresAt"`
+	}{Mode: s.cfg.Mode}
+	if s.cfg.Mode == config.ModeUser {
+		out.UserID = st.session.UserID()
+	}
+	if !t.Expiry.IsZero() {
+		e := t.Expiry.UTC().Format(time.RFC3339)
+		out.ExpiresAt = &e
+	}
+	ec.Response().Header().Set("Cache-Control", "no-store")
+	return ec.JSON(http.StatusOK, out)
+}
+
+func (s *server) logout(ec echo.Context) error {
+	if err := s.cfg.Lifecycle.Logout(ec.Request().Context(), stateOf(ec.Request()).session); err != nil {
+		return err
+	}
+	return ec.NoContent(http.StatusNoContent)
+}
+
+func (s *server) deleteSession(ec echo.Context) error {
+	if err := s.cfg.Lifecycle.Delete(ec.Request().Context(), stateOf(ec.Request()).session); err != nil {
+		return err
+	}
+	return ec.NoContent(http.StatusNoContent)
+}
+
+func (s *server) noRoute(echo.Context) error { return errNoRoute }
+
+// handleError answers every error a handler or middleware returned, through
+// the error table.
+func (s *server) handleError(err error, ec echo.Context) {
+	if ec.Response().Committed {
+		return
+	}
+	writeError(ec.Response(), ec.Request(), err)
+}
