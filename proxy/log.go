@@ -46,7 +46,7 @@ func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			Str("method", r.Method).
 			Str("path", r.URL.Path).
 			Int("status", res.Status).
-			Dur("duration", d).
+			Dur("duration_ms", d).
 			Str("route", route).
 			Int64("bytes_in", max(r.ContentLength, 0)).
 			Int64("bytes_out", res.Size)

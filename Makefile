@@ -1,0 +1,36 @@
+# finproxy — the two commands a newcomer needs are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin/finproxy
+EMU     := bin/finapi-emulator
+PORT    ?= 8080
+ADMIN   ?= 9090
+EMUPORT ?= 18081
+
+.PHONY: all build demo test vet fmt bench redis clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) .
+	$(GO) build -o $(EMU) ./test/cmd/finapi-emulator
+
+# demo: the local finAPI emulator plus finproxy wired to it; no credentials,
+# no internet. Ctrl-C stops both.
+demo: build
+	@./scripts/demo.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+# test: everything, with the race detector. A Redis server is started if
+# none answers (see scripts/ensure-redis.sh).
+test: vet
+	@./scripts/ensure-redis.sh
+	$(GO) test -race -count=1 -timeout 9m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

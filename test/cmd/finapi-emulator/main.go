@@ -1,0 +1,128 @@
+// Command finapi-emulator serves the finAPI emulator of package emulator:
+// finAPI Access, the finAPI Process Controller and an echo upstream, each on
+// its own address, for demos and black-box tests. It needs no credentials
+// and no internet.
+//
+// Every flag has an environment variable that sets its default:
+//
+//	-addr             FINAPI_EMULATOR_ADDR             finAPI Access (default 127.0.0.1:8081)
+//	-processctl-addr  FINAPI_EMULATOR_PROCESSCTL_ADDR  Process Controller (default 127.0.0.1:8082)
+//	-echo-addr        FINAPI_EMULATOR_ECHO_ADDR        echo upstream (default 127.0.0.1:8083)
+//	-client-id        FINAPI_EMULATOR_CLIENT_ID        accepted client id (default demo-client)
+//	-client-secret    FINAPI_EMULATOR_CLIENT_SECRET    accepted client secret (default demo-secret)
+//	-user-token-ttl   FINAPI_EMULATOR_USER_TOKEN_TTL   expires_in of user tokens (default 1h)
+//
+// An empty address switches that listener off. SIGINT or SIGTERM shut it
+// down gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/finproxy/finproxy/test/emulator"
+)
+
+func main() {
+	log.SetFlags(log.LstdFlags | log.LUTC)
+	if err := run(os.Args[1:]); err != nil {
+		log.Printf("finapi-emulator: %v", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("finapi-emulator", flag.ContinueOnError)
+	addr := fs.String("addr", env("FINAPI_EMULATOR_ADDR", "127.0.0.1:8081"), "finAPI Access listen address")
+	pcAddr := fs.String("processctl-addr", env("FINAPI_EMULATOR_PROCESSCTL_ADDR", "127.0.0.1:8082"), "Process Controller listen address")
+	echoAddr := fs.String("echo-addr", env("FINAPI_EMULATOR_ECHO_ADDR", "127.0.0.1:8083"), "echo upstream listen address")
+	clientID := fs.String("client-id", env("FINAPI_EMULATOR_CLIENT_ID", "demo-client"), "accepted client id")
+	clientSecret := fs.String("client-secret", env("FINAPI_EMULATOR_CLIENT_SECRET", "demo-secret"), "accepted client secret")
+	ttl, err := time.ParseDuration(env("FINAPI_EMULATOR_USER_TOKEN_TTL", "1h"))
+	if err != nil {
+		return fmt.Errorf("FINAPI_EMULATOR_USER_TOKEN_TTL: %w", err)
+	}
+	fs.DurationVar(&ttl, "user-token-ttl", ttl, "expires_in of user tokens")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *clientID == "" || *clientSecret == "" {
+		return errors.New("-client-id and -client-secret must not be empty")
+	}
+	if ttl <= 0 {
+		return errors.New("-user-token-ttl must be positive")
+	}
+
+	emu := emulator.New(emulator.Config{ClientID: *clientID, ClientSecret: *clientSecret, UserTokenTTL: ttl})
+	services := []struct {
+		name, addr string
+		handler    http.Handler
+	}{
+		{"access", *addr, emu.Handler()},
+		{"processctl", *pcAddr, emu.ProcessController()},
+		{"echo", *echoAddr, emulator.EchoHandler()},
+	}
+
+	var servers []*http.Server
+	var where []string
+	errc := make(chan error, len(services))
+	for _, s := range services {
+		if s.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			for _, srv := range servers {
+				srv.Close()
+			}
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		where = append(where, fmt.Sprintf("%s=http://%s", s.name, ln.Addr()))
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		}()
+	}
+	if len(servers) == 0 {
+		return errors.New("every listener is switched off")
+	}
+	log.Printf("finapi-emulator: listening %s client_id=%s user_token_ttl=%s",
+		strings.Join(where, " "), *clientID, ttl)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Printf("finapi-emulator: shutting down")
+	case serveErr = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			srv.Close()
+		}
+	}
+	return serveErr
+}

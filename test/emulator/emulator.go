@@ -1,0 +1,324 @@
+// Package emulator is an in-memory emulation of finAPI Access (OAuth, users and a
+// few data endpoints) and of the finAPI Process Controller, for tests and demos.
+//
+// It speaks HTTP the way finAPI does, as described by finAPI's published API
+// descriptions: form-encoded token requests, AccessToken and User JSON,
+// BadCredentialsError bodies for 401s and ErrorMessage bodies with finAPI's
+// error codes (BAD_REQUEST, ENTITY_EXISTS, LOCKED, UNAUTHORIZED_ACCESS, …) for
+// everything else. It counts what it was asked, records every request and can
+// inject faults (failures, latency, revoked tokens, outages).
+//
+// Handler and ProcessController share one state, so an access token handed out
+// by the Process Controller works against the Access data endpoints.
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures an Emulator. Zero values get the defaults noted.
+type Config struct {
+	// ClientID and ClientSecret are the client credentials the emulator
+	// accepts. Required.
+	ClientID, ClientSecret string
+
+	// UserTokenTTL is the expires_in of user tokens. Optional. Default 1h.
+	UserTokenTTL time.Duration
+
+	// ClientTokenTTL is the expires_in of client tokens. Optional. Default 1h.
+	ClientTokenTTL time.Duration
+
+	// MaxLoginAttempts is the number of failed password grants after which a
+	// user is locked (423 LOCKED), like finAPI's maxUserLoginAttempts.
+	// Optional. Default 3.
+	MaxLoginAttempts int
+
+	// ProcessTokenTTL is the lifetime of the access tokens handed out for
+	// Process Controller processes. Optional. Default 1h.
+	ProcessTokenTTL time.Duration
+
+	// RefreshRevokesOld makes a refresh_token grant invalidate the access
+	// tokens issued earlier on the same grant, as Spring's DefaultTokenServices
+	// does. Optional. Default false: earlier tokens stay valid until they
+	// expire or are revoked.
+	RefreshRevokesOld bool
+
+	// Now is the emulator's clock. Optional. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// Request is one request as the emulator received it.
+type Request struct {
+	// Method is the HTTP method.
+	Method string
+	// Path is the decoded URL path (r.URL.Path).
+	Path string
+	// RawQuery is the encoded query string, without '?'.
+	RawQuery string
+	// RequestURI is the unmodified request-target as it arrived.
+	RequestURI string
+	// Header is a clone of the request headers.
+	Header http.Header
+	// Body is the complete request body.
+	Body []byte
+}
+
+// Emulator emulates finAPI Access and the finAPI Process Controller.
+// It is safe for concurrent use. Create one with New.
+type Emulator struct {
+	cfg Config
+
+	mu       sync.Mutex
+	counters map[string]int
+	requests []Request
+
+	// Faults.
+	failures   []*failure
+	latency    map[string]time.Duration
+	rejectUser int
+	down       bool
+
+	// State.
+	users       map[string]*user        // by lower-cased id
+	tokens      map[string]*accessToken // live access tokens by value
+	refresh     map[string]*grant       // live refresh tokens by value
+	clientGrant *grant                  // the client_credentials grant, if any
+	processes   map[string]*process     // by process token
+	nProcesses  int
+}
+
+// New returns an Emulator for cfg, with defaults filled in.
+func New(cfg Config) *Emulator {
+	if cfg.UserTokenTTL == 0 {
+		cfg.UserTokenTTL = time.Hour
+	}
+	if cfg.ClientTokenTTL == 0 {
+		cfg.ClientTokenTTL = time.Hour
+	}
+	if cfg.ProcessTokenTTL == 0 {
+		cfg.ProcessTokenTTL = time.Hour
+	}
+	if cfg.MaxLoginAttempts == 0 {
+		cfg.MaxLoginAttempts = 3
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Emulator{
+		cfg:       cfg,
+		counters:  map[string]int{},
+		latency:   map[string]time.Duration{},
+		users:     map[string]*user{},
+		tokens:    map[string]*accessToken{},
+		refresh:   map[string]*grant{},
+		processes: map[string]*process{},
+	}
+}
+
+// Handler returns the finAPI Access handler: /api/v2/oauth/token (and
+// /oauth/token), /api/v2/oauth/revoke (and /oauth/revoke), /api/v2/users and
+// the data endpoints /api/v2/accounts, /api/v2/bankConnections,
+// /api/v2/bankConnections/import and /api/v2/banks.
+func (e *Emulator) Handler() http.Handler {
+	return e.middleware(http.HandlerFunc(e.serveAccess), true)
+}
+
+// ProcessController returns the finAPI Process Controller handler:
+// POST /api/v1/processes and GET /api/v1/processes/{processToken}.
+func (e *Emulator) ProcessController() http.Handler {
+	return e.middleware(http.HandlerFunc(e.serveProcessController), false)
+}
+
+// Count returns the value of the named counter (see the Counter constants).
+// Unknown names count 0.
+func (e *Emulator) Count(name string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.counters[name]
+}
+
+// Requests returns every request seen by Handler and ProcessController since
+// New or the last Reset, in order of arrival.
+func (e *Emulator) Requests() []Request {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Request, len(e.requests))
+	for i, r := range e.requests {
+		r.Header = r.Header.Clone()
+		r.Body = slices.Clone(r.Body)
+		out[i] = r
+	}
+	return out
+}
+
+// Reset clears counters, recorded requests and every fault (FailNext,
+// SetLatency, RejectNextUserToken, SetDown). Users, tokens, processes and busy
+// flags stay.
+func (e *Emulator) Reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.counters = map[string]int{}
+	e.requests = nil
+	e.failures = nil
+	e.latency = map[string]time.Duration{}
+	e.rejectUser = 0
+	e.down = false
+}
+
+func (e *Emulator) now() time.Time { return e.cfg.Now() }
+
+// incLocked increments a counter; e.mu must be held.
+func (e *Emulator) incLocked(name string) { e.counters[name]++ }
+
+func (e *Emulator) inc(name string) {
+	e.mu.Lock()
+	e.incLocked(name)
+	e.mu.Unlock()
+}
+
+// middleware gives every response an X-Request-Id, records the request,
+// applies latency and injected failures, and (for Access) counts 401s
+// answered outside the token endpoint.
+func (e *Emulator) middleware(next http.Handler, access bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" {
+			id = "selfgen-" + newUUID()
+		}
+		w.Header().Set("X-Request-Id", id)
+
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			e.writeError(w, r, http.StatusBadRequest, codeBadRequest, "Could not read the request body", nil)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+
+		e.mu.Lock()
+		e.requests = append(e.requests, Request{
+			Method:     r.Method,
+			Path:       r.URL.Path,
+			RawQuery:   r.URL.RawQuery,
+			RequestURI: r.RequestURI,
+			Header:     r.Header.Clone(),
+			Body:       body,
+		})
+		delay := e.latencyLocked(r.URL.Path)
+		e.mu.Unlock()
+
+		if delay > 0 && !sleep(r.Context(), delay) {
+			return // the caller gave up; nobody reads an answer
+		}
+		if status, ok := e.takeFailure(r.URL.Path); ok {
+			e.writeFault(w, r, status)
+			return
+		}
+
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if access && sw.status == http.StatusUnauthorized && !isTokenPath(r.URL.Path) {
+			e.inc(CounterUnauthorized)
+		}
+	})
+}
+
+// sleep waits for d or until ctx is done, reporting whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// statusWriter remembers the status code written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// method returns the effective method, honouring finAPI's
+// X-HTTP-Method-Override for POST requests.
+func method(r *http.Request) string {
+	if r.Method == http.MethodPost {
+		switch o := strings.ToUpper(r.Header.Get("X-HTTP-Method-Override")); o {
+		case http.MethodPatch, http.MethodDelete:
+			return o
+		}
+	}
+	return r.Method
+}
+
+// serveAccess routes finAPI Access requests.
+func (e *Emulator) serveAccess(w http.ResponseWriter, r *http.Request) {
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	m := method(r)
+	var h map[string]http.HandlerFunc
+	switch p {
+	case "/api/v2/oauth/token", "/oauth/token":
+		h = map[string]http.HandlerFunc{http.MethodPost: e.serveToken}
+	case "/api/v2/oauth/revoke", "/oauth/revoke":
+		h = map[string]http.HandlerFunc{http.MethodPost: e.serveRevoke}
+	case "/api/v2/users":
+		h = map[string]http.HandlerFunc{
+			http.MethodPost:   e.serveCreateUser,
+			http.MethodGet:    e.serveGetUser,
+			http.MethodDelete: e.serveDeleteUser,
+			http.MethodPatch:  e.serveEditUser,
+		}
+	case "/api/v2/accounts":
+		h = map[string]http.HandlerFunc{http.MethodGet: e.serveAccounts}
+	case "/api/v2/bankConnections":
+		h = map[string]http.HandlerFunc{http.MethodGet: e.serveBankConnections}
+	case "/api/v2/bankConnections/import":
+		h = map[string]http.HandlerFunc{http.MethodPost: e.serveImport}
+	case "/api/v2/banks":
+		h = map[string]http.HandlerFunc{http.MethodGet: e.serveBanks}
+	default:
+		if rest, ok := strings.CutPrefix(p, "/api/v2/accounts/"); ok && rest != "" && !strings.Contains(rest, "/") {
+			h = map[string]http.HandlerFunc{http.MethodGet: e.serveAccount}
+		}
+	}
+	if h == nil {
+		e.writeError(w, r, http.StatusNotFound, codeUnknownEntity, "Resource not found", nil)
+		return
+	}
+	fn, ok := h[m]
+	if !ok {
+		e.writeError(w, r, http.StatusMethodNotAllowed, codeMethodNotAllowed, "Request method '"+m+"' not supported", nil)
+		return
+	}
+	fn(w, r)
+}
+
+// isTokenPath reports whether p is the OAuth token endpoint.
+func isTokenPath(p string) bool {
+	p = strings.TrimSuffix(p, "/")
+	return p == "/api/v2/oauth/token" || p == "/oauth/token"
+}
