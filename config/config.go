@@ -125,10 +125,22 @@ func Load(environ []string) (*Config, error) {
 	}
 
 	cfg := &Config{}
+	unparsed := map[string]bool{}
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars, Prefix: Prefix}); err != nil {
-		problems = append(problems, parseProblems(err)...)
+		for _, p := range parseProblems(err) {
+			problems = append(problems, p)
+			if e, ok := p.(*Error); ok {
+				unparsed[e.Var] = true
+			}
+		}
 	}
-	problems = append(problems, cfg.validate()...)
+	// A variable that did not parse is reported once, not again for its
+	// zero value.
+	for _, p := range cfg.validate() {
+		if e, ok := p.(*Error); !ok || !unparsed[e.Var] {
+			problems = append(problems, p)
+		}
+	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}

@@ -1,0 +1,432 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/finproxy/finproxy/config"
+)
+
+const (
+	testClientSecret   = "client-secret-9f8e7d6c5b4a"
+	testIdentitySecret = "identity-secret-0123456789abcdef0123456789"
+)
+
+// environ returns the minimal valid environment with set applied on top;
+// a value of "\x00unset" removes the variable.
+func environ(set map[string]string) []string {
+	vars := map[string]string{
+		"FINPROXY_CLIENT_ID":       "client-id",
+		"FINPROXY_CLIENT_SECRET":   testClientSecret,
+		"FINPROXY_IDENTITY_SECRET": testIdentitySecret,
+		"PATH":                     "/usr/bin", // foreign variables are ignored
+	}
+	for k, v := range set {
+		if v == unset {
+			delete(vars, k)
+			continue
+		}
+		vars[k] = v
+	}
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+const unset = "\x00unset"
+
+// problems returns the *config.Error values of err, failing the test for
+// anything else.
+func problems(t *testing.T, err error) []*config.Error {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var out []*config.Error
+	for _, p := range config.Problems(err) {
+		var ce *config.Error
+		if !errors.As(p, &ce) {
+			t.Errorf("problem %q (%T) is not a *config.Error", p, p)
+			continue
+		}
+		out = append(out, ce)
+	}
+	return out
+}
+
+func vars(ps []*config.Error) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Var)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := config.Load(environ(nil))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := config.Config{
+		ListenAddr:      ":8080",
+		AdminAddr:       ":9090",
+		AccessURL:       "https://sandbox.finapi.io",
+		ProcessCtlURL:   "https://di-processctl-finapi-general-sandbox.finapi.io",
+		Routes:          "",
+		ClientID:        "client-id",
+		ClientSecret:    testClientSecret,
+		Mode:            "user",
+		ProcessID:       "USER_ONLY",
+		ProcessTokenTTL: time.Hour,
+		IdentitySecret:  testIdentitySecret,
+		SessionHeader:   "X-Session-Id",
+		SessionAuth:     "header",
+		UpstreamTimeout: 30 * time.Second,
+		ReplayMaxBytes:  1048576,
+		ShutdownTimeout: 25 * time.Second,
+		RenewBefore:     0.2,
+		SessionIdle:     30 * time.Minute,
+		Store:           "memory",
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		LogLevel:        "info",
+		LogFormat:       "json",
+	}
+	if !reflect.DeepEqual(*cfg, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", *cfg, want)
+	}
+}
+
+// TestLoadEmptyMeansDefault checks that a variable set to the empty string
+// takes its default, as an unset one does.
+func TestLoadEmptyMeansDefault(t *testing.T) {
+	cfg, err := config.Load(environ(map[string]string{
+		"FINPROXY_LISTEN_ADDR": "", "FINPROXY_ADMIN_ADDR": "", "FINPROXY_PROCESS_ID": "", "FINPROXY_MODE": "",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.ListenAddr != ":8080" || cfg.AdminAddr != ":9090" || cfg.ProcessID != "USER_ONLY" || cfg.Mode != "user" {
+		t.Errorf("empty values did not take defaults: %+v", cfg)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	cfg, err := config.Load(environ(map[string]string{
+		"FINPROXY_LISTEN_ADDR":       "127.0.0.1:18080",
+		"FINPROXY_ADMIN_ADDR":        "127.0.0.1:19090",
+		"FINPROXY_ACCESS_URL":        "http://localhost:8000/base",
+		"FINPROXY_PROCESSCTL_URL":    "http://localhost:8001",
+		"FINPROXY_ROUTES":            "/di=http://localhost:8002",
+		"FINPROXY_MODE":              "process",
+		"FINPROXY_PROCESS_ID":        "OTHER",
+		"FINPROXY_SESSION_HEADER":    "X-App-Session",
+		"FINPROXY_REPLAY_MAX_BYTES":  "0",
+		"FINPROXY_UPSTREAM_TIMEOUT":  "5s",
+		"FINPROXY_RENEW_BEFORE":      "0.5",
+		"FINPROXY_LOG_LEVEL":         "debug",
+		"FINPROXY_LOG_FORMAT":        "console",
+		"FINPROXY_PROCESS_TOKEN_TTL": "10m",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"ListenAddr", cfg.ListenAddr, "127.0.0.1:18080"},
+		{"AdminAddr", cfg.AdminAddr, "127.0.0.1:19090"},
+		{"AccessURL", cfg.AccessURL, "http://localhost:8000/base"},
+		{"ProcessCtlURL", cfg.ProcessCtlURL, "http://localhost:8001"},
+		{"Routes", cfg.Routes, "/di=http://localhost:8002"},
+		{"Mode", cfg.Mode, config.ModeProcess},
+		{"ProcessID", cfg.ProcessID, "OTHER"},
+		{"SessionHeader", cfg.SessionHeader, "X-App-Session"},
+		{"ReplayMaxBytes", cfg.ReplayMaxBytes, int64(0)},
+		{"UpstreamTimeout", cfg.UpstreamTimeout, 5 * time.Second},
+		{"RenewBefore", cfg.RenewBefore, 0.5},
+		{"LogLevel", cfg.LogLevel, "debug"},
+		{"LogFormat", cfg.LogFormat, "console"},
+		{"ProcessTokenTTL", cfg.ProcessTokenTTL, 10 * time.Minute},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestLoadProblems checks that every problem is reported, once, as a
+// *config.Error naming its variable.
+func TestLoadProblems(t *testing.T) {
+	tests := []struct {
+		name     string
+		set      map[string]string
+		wantVars []string // sorted
+	}{
+		{
+			name:     "nothing set",
+			set:      map[string]string{"FINPROXY_CLIENT_ID": unset, "FINPROXY_CLIENT_SECRET": unset, "FINPROXY_IDENTITY_SECRET": unset},
+			wantVars: []string{"FINPROXY_CLIENT_ID", "FINPROXY_CLIENT_SECRET", "FINPROXY_IDENTITY_SECRET"},
+		},
+		{
+			name:     "identity secret of 31 bytes",
+			set:      map[string]string{"FINPROXY_IDENTITY_SECRET": strings.Repeat("s", 31)},
+			wantVars: []string{"FINPROXY_IDENTITY_SECRET"},
+		},
+		{
+			name:     "invalid duration",
+			set:      map[string]string{"FINPROXY_UPSTREAM_TIMEOUT": "soon"},
+			wantVars: []string{"FINPROXY_UPSTREAM_TIMEOUT"},
+		},
+		{
+			name:     "invalid int",
+			set:      map[string]string{"FINPROXY_REPLAY_MAX_BYTES": "1MB"},
+			wantVars: []string{"FINPROXY_REPLAY_MAX_BYTES"},
+		},
+		{
+			name:     "negative int",
+			set:      map[string]string{"FINPROXY_REPLAY_MAX_BYTES": "-1"},
+			wantVars: []string{"FINPROXY_REPLAY_MAX_BYTES"},
+		},
+		{
+			name:     "invalid float",
+			set:      map[string]string{"FINPROXY_RENEW_BEFORE": "a fifth"},
+			wantVars: []string{"FINPROXY_RENEW_BEFORE"},
+		},
+		{
+			name:     "renew before out of range",
+			set:      map[string]string{"FINPROXY_RENEW_BEFORE": "1"},
+			wantVars: []string{"FINPROXY_RENEW_BEFORE"},
+		},
+		{
+			name: "several invalid values at once",
+			set: map[string]string{
+				"FINPROXY_UPSTREAM_TIMEOUT":  "soon",
+				"FINPROXY_SHUTDOWN_TIMEOUT":  "-5s",
+				"FINPROXY_SESSION_IDLE":      "forever",
+				"FINPROXY_REPLAY_MAX_BYTES":  "lots",
+				"FINPROXY_PROCESS_TOKEN_TTL": "30s",
+				"FINPROXY_MODE":              "users",
+				"FINPROXY_LOG_LEVEL":         "verbose",
+				"FINPROXY_LOG_FORMAT":        "xml",
+				"FINPROXY_STORE":             "etcd",
+				"FINPROXY_SESSION_AUTH":      "cookie",
+				"FINPROXY_ACCESS_URL":        "ftp://sandbox.finapi.io",
+				"FINPROXY_PROCESSCTL_URL":    "https://",
+				"FINPROXY_ROUTES":            "/di",
+			},
+			wantVars: []string{
+				"FINPROXY_ACCESS_URL", "FINPROXY_LOG_FORMAT", "FINPROXY_LOG_LEVEL", "FINPROXY_MODE",
+				"FINPROXY_PROCESSCTL_URL", "FINPROXY_PROCESS_TOKEN_TTL",
+				"FINPROXY_REPLAY_MAX_BYTES", "FINPROXY_ROUTES", "FINPROXY_SESSION_AUTH",
+				"FINPROXY_SESSION_IDLE", "FINPROXY_SHUTDOWN_TIMEOUT", "FINPROXY_STORE",
+				"FINPROXY_UPSTREAM_TIMEOUT",
+			},
+		},
+		{
+			name:     "admin address equals listen address",
+			set:      map[string]string{"FINPROXY_LISTEN_ADDR": ":8000", "FINPROXY_ADMIN_ADDR": ":8000"},
+			wantVars: []string{"FINPROXY_ADMIN_ADDR"},
+		},
+		{
+			name:     "session header that is no header name",
+			set:      map[string]string{"FINPROXY_SESSION_HEADER": "X Session"},
+			wantVars: []string{"FINPROXY_SESSION_HEADER"},
+		},
+		{
+			name:     "session header finproxy strips itself",
+			set:      map[string]string{"FINPROXY_SESSION_HEADER": "authorization"},
+			wantVars: []string{"FINPROXY_SESSION_HEADER"},
+		},
+		{
+			name:     "access URL with credentials",
+			set:      map[string]string{"FINPROXY_ACCESS_URL": "https://user:pw@sandbox.finapi.io"},
+			wantVars: []string{"FINPROXY_ACCESS_URL"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(environ(tt.set))
+			if err == nil {
+				t.Fatalf("Load succeeded with %+v, want problems with %v", cfg, tt.wantVars)
+			}
+			if cfg != nil {
+				t.Errorf("Load returned a config together with an error")
+			}
+			ps := problems(t, err)
+			if got := vars(ps); !slices.Equal(got, tt.wantVars) {
+				t.Errorf("problems name %v, want %v; problems:\n%v", got, tt.wantVars, err)
+			}
+			for _, p := range ps {
+				if !strings.HasPrefix(p.Error(), p.Var+": ") || p.Msg == "" {
+					t.Errorf("problem %q does not start with its variable and a message", p)
+				}
+				for _, secret := range []string{testClientSecret, testIdentitySecret} {
+					if strings.Contains(p.Error(), secret) {
+						t.Errorf("problem %q contains a secret", p)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestLoadInvalidValueNamesVariable checks the message of a parse error:
+// it names the variable and the kind of value expected.
+func TestLoadInvalidValueNamesVariable(t *testing.T) {
+	tests := []struct {
+		name, variable, value, wantInMsg string
+	}{
+		{"duration", "FINPROXY_UPSTREAM_TIMEOUT", "soon", "time.Duration"},
+		{"duration without unit", "FINPROXY_SESSION_IDLE", "30", "time.Duration"},
+		{"int64", "FINPROXY_REPLAY_MAX_BYTES", "1.5", "int64"},
+		{"float", "FINPROXY_RENEW_BEFORE", "x", "float64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(environ(map[string]string{tt.variable: tt.value}))
+			ps := problems(t, err)
+			if len(ps) != 1 {
+				t.Fatalf("got %d problems, want 1: %v", len(ps), err)
+			}
+			if ps[0].Var != tt.variable {
+				t.Errorf("problem names %s, want %s", ps[0].Var, tt.variable)
+			}
+			if !strings.Contains(ps[0].Msg, tt.wantInMsg) {
+				t.Errorf("problem %q does not mention %q", ps[0], tt.wantInMsg)
+			}
+		})
+	}
+}
+
+func TestLoadSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	clientFile := write("client", testClientSecret+"-file\n")
+	identityFile := write("identity", testIdentitySecret+"-file \t\r\n\n  ")
+	shortFile := write("short", strings.Repeat("x", 31)+"\n")
+	innerSpace := write("inner", "  leading and inner spaces stay 0123456789\n")
+
+	t.Run("both files are read and trimmed", func(t *testing.T) {
+		cfg, err := config.Load(environ(map[string]string{
+			"FINPROXY_CLIENT_SECRET":        unset,
+			"FINPROXY_IDENTITY_SECRET":      unset,
+			"FINPROXY_CLIENT_SECRET_FILE":   clientFile,
+			"FINPROXY_IDENTITY_SECRET_FILE": identityFile,
+		}))
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if cfg.ClientSecret != testClientSecret+"-file" {
+			t.Errorf("ClientSecret = %q, want %q", cfg.ClientSecret, testClientSecret+"-file")
+		}
+		if cfg.IdentitySecret != testIdentitySecret+"-file" {
+			t.Errorf("IdentitySecret = %q, want %q", cfg.IdentitySecret, testIdentitySecret+"-file")
+		}
+	})
+
+	t.Run("only trailing whitespace is trimmed", func(t *testing.T) {
+		cfg, err := config.Load(environ(map[string]string{
+			"FINPROXY_IDENTITY_SECRET":      unset,
+			"FINPROXY_IDENTITY_SECRET_FILE": innerSpace,
+		}))
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if want := "  leading and inner spaces stay 0123456789"; cfg.IdentitySecret != want {
+			t.Errorf("IdentitySecret = %q, want %q", cfg.IdentitySecret, want)
+		}
+	})
+
+	tests := []struct {
+		name      string
+		set       map[string]string
+		wantVar   string
+		wantInMsg string
+	}{
+		{
+			name:      "client secret and its file both set",
+			set:       map[string]string{"FINPROXY_CLIENT_SECRET_FILE": clientFile},
+			wantVar:   "FINPROXY_CLIENT_SECRET_FILE",
+			wantInMsg: "FINPROXY_CLIENT_SECRET",
+		},
+		{
+			name:      "identity secret and its file both set",
+			set:       map[string]string{"FINPROXY_IDENTITY_SECRET_FILE": identityFile},
+			wantVar:   "FINPROXY_IDENTITY_SECRET_FILE",
+			wantInMsg: "FINPROXY_IDENTITY_SECRET",
+		},
+		{
+			name:      "client secret file missing",
+			set:       map[string]string{"FINPROXY_CLIENT_SECRET": unset, "FINPROXY_CLIENT_SECRET_FILE": filepath.Join(dir, "nope")},
+			wantVar:   "FINPROXY_CLIENT_SECRET_FILE",
+			wantInMsg: "cannot read",
+		},
+		{
+			name:      "identity secret file is a directory",
+			set:       map[string]string{"FINPROXY_IDENTITY_SECRET": unset, "FINPROXY_IDENTITY_SECRET_FILE": dir},
+			wantVar:   "FINPROXY_IDENTITY_SECRET_FILE",
+			wantInMsg: "cannot read",
+		},
+		{
+			name:      "identity secret file too short",
+			set:       map[string]string{"FINPROXY_IDENTITY_SECRET": unset, "FINPROXY_IDENTITY_SECRET_FILE": shortFile},
+			wantVar:   "FINPROXY_IDENTITY_SECRET",
+			wantInMsg: "32 bytes",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(environ(tt.set))
+			ps := problems(t, err)
+			var found bool
+			for _, p := range ps {
+				if p.Var == tt.wantVar {
+					found = true
+					if !strings.Contains(p.Msg, tt.wantInMsg) {
+						t.Errorf("problem %q does not mention %q", p, tt.wantInMsg)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no problem names %s; got %v", tt.wantVar, err)
+			}
+			if err == nil {
+				return
+			}
+			for _, secret := range []string{testClientSecret, testIdentitySecret, strings.Repeat("x", 31)} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q contains a secret", err)
+				}
+			}
+		})
+	}
+}
+
+func TestProblemsOfSingleError(t *testing.T) {
+	e := &config.Error{Var: "FINPROXY_X", Msg: "bad"}
+	ps := config.Problems(e)
+	if len(ps) != 1 || ps[0] != error(e) {
+		t.Errorf("Problems(single) = %v, want [%v]", ps, e)
+	}
+	if got, want := e.Error(), "FINPROXY_X: bad"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
