@@ -96,6 +96,8 @@ func New(c Config) (http.Handler, error) {
 	e.Use(s.requestLog)
 
 	own := e.Group("/proxy/v1", sessionMW)
+	own.Any("/session", methodNotAllowed("POST, DELETE")) // replaced below for the allowed ones
+	own.Any("/session/logout", methodNotAllowed("POST"))
 	own.POST("/session", s.warmUp)
 	own.DELETE("/session", s.deleteSession)
 	own.POST("/session/logout", s.logout)
@@ -214,6 +216,13 @@ func (s *server) deleteSession(ec echo.Context) error {
 }
 
 func (s *server) noRoute(echo.Context) error { return errNoRoute }
+
+func methodNotAllowed(allow string) echo.HandlerFunc {
+	return func(ec echo.Context) error {
+		ec.Response().Header().Set("Allow", allow)
+		return errMethodNotAllowed
+	}
+}
 
 // handleError answers every error a handler or middleware returned, through
 // the error table.

@@ -3,6 +3,7 @@ package test
 import (
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -14,4 +15,22 @@ func net_dial(addr string) (net.Conn, error) {
 		c.Close()
 	}
 	return c, err
+}
+
+// countLines counts the lines of out that contain every one of parts.
+func countLines(out string, parts ...string) int {
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		all := true
+		for _, p := range parts {
+			if !strings.Contains(l, p) {
+				all = false
+				break
+			}
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }
