@@ -138,14 +138,19 @@ func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
 	}
 	store := cache.NewMemory[auth.Token](time.Minute)
 
-	var source auth.SessionSource = &auth.UserLogin{Client: access, ClientToken: clientToken}
 	sessions := &auth.Sessions{
-		Source:      source,
+		Source:      &auth.UserLogin{Client: access, ClientToken: clientToken},
 		Store:       store,
 		Timeout:     cfg.UpstreamTimeout,
 		RenewBefore: cfg.RenewBefore,
 		Idle:        cfg.SessionIdle,
 		Log:         log,
+	}
+	if cfg.Mode == config.ModeProcess {
+		processCtlURL, _ := config.ParseBaseURL(cfg.ProcessCtlURL)
+		processCtl := &auth.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient}
+		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL}
+		sessions.NoRenewAhead = true
 	}
 	handler, err := proxy.New(proxy.Config{
 		AccessURL:      accessURL,

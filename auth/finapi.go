@@ -195,7 +195,7 @@ func (c *Client) Revoke(ctx context.Context, clientToken, token, hint string) er
 func (c *Client) refusal(op string, r *response) error {
 	e := &Error{Op: op, Status: r.status, Code: r.code, Kind: ErrRejected}
 	switch {
-	case r.status == http.StatusUnauthorized && (r.code == "invalid_client" || strings.HasSuffix(op, "grant")):
+	case r.status == http.StatusUnauthorized && (r.code == "invalid_client" || strings.HasSuffix(op, "grant") || op == "create process"):
 		e.Kind = ErrClientRejected
 	case r.status == http.StatusLocked && op == "delete user":
 		e.Kind = ErrBusy
@@ -214,12 +214,21 @@ type response struct {
 // do sends the request built by newReq, retrying network errors and 5xx
 // within ctx, and maintains the client-wide back-off.
 func (c *Client) do(ctx context.Context, op string, newReq func() (*http.Request, error)) (*response, error) {
+	return c.call(ctx, op, maxAttempts, newReq)
+}
+
+// doOnce is do without retries, for requests that must not be repeated.
+func (c *Client) doOnce(ctx context.Context, op string, newReq func() (*http.Request, error)) (*response, error) {
+	return c.call(ctx, op, 1, newReq)
+}
+
+func (c *Client) call(ctx context.Context, op string, attempts int, newReq func() (*http.Request, error)) (*response, error) {
 	if wait := c.backedOff(); wait > 0 {
 		return nil, &Error{Op: op, Kind: ErrUnavailable, RetryAfter: wait, Err: errors.New("backing off after recent failures")}
 	}
 	start := c.now()
 	var last *Error
-	for attempt := range maxAttempts {
+	for attempt := range attempts {
 		if attempt > 0 {
 			d := min(retryCap, retryBase<<(attempt-1))
 			d = d/2 + rand.N(d/2+1) // equal jitter

@@ -57,6 +57,10 @@ type Sessions struct {
 	// is kept, so that a session idle for a while renews with one
 	// refresh_token grant; after that it is evicted. Optional. Default 30m.
 	Idle time.Duration
+	// NoRenewAhead turns renewal ahead of expiry off: process tokens
+	// cannot be renewed, only replaced by a new process, so they are used
+	// until they expire. Optional. Default false.
+	NoRenewAhead bool
 	// Now is the clock. Optional. Default time.Now.
 	Now Clock
 	// Log receives store trouble and identity conflicts. Optional.
@@ -83,7 +87,7 @@ func (c *Sessions) Token(ctx context.Context, s Session) (Token, error) {
 	now := c.now()
 	if ok && !t.Expired(now.Add(safetyMargin(t))) {
 		c.lookup(true)
-		if at := t.renewAt(c.renewBefore(), jitter(s)); !at.IsZero() && !now.Before(at) {
+		if at := t.renewAt(c.renewBefore(), jitter(s)); !c.NoRenewAhead && !at.IsZero() && !now.Before(at) {
 			c.renewAhead(ctx, s)
 		}
 		return t, nil
@@ -204,10 +208,16 @@ func (c *Sessions) load(ctx context.Context, s Session) (Token, bool) {
 	return t, ok && err == nil
 }
 
+// save stores t until it expires and, when it can be refreshed, for Idle
+// longer, so that a session back from a pause renews with one
+// refresh_token grant. A token without expiry is kept for Idle.
 func (c *Sessions) save(ctx context.Context, s Session, t Token) {
 	ttl := c.idle()
 	if !t.Expiry.IsZero() {
-		ttl += t.Expiry.Sub(c.now())
+		ttl = t.Expiry.Sub(c.now())
+		if t.RefreshToken != "" {
+			ttl += c.idle()
+		}
 	}
 	c.storeHealth(c.Store.Set(ctx, s.ID, t, ttl))
 }

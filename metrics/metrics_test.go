@@ -384,10 +384,10 @@ func TestHooks(t *testing.T) {
 	h.Lookup(true)
 	h.Lookup(true)
 	h.Lookup(false)
-	h.Obtained(ctx, s, tok, false, false, nil)                   // first token: no renewal
-	h.Obtained(ctx, s, tok, true, true, nil)                     // ahead
-	h.Obtained(ctx, s, tok, false, true, nil)                    // on demand
-	h.Obtained(ctx, s, tok, false, true, nil)                    // on demand
+	h.Obtained(ctx, s, tok, false, false, nil)                    // first token: no renewal
+	h.Obtained(ctx, s, tok, true, true, nil)                      // ahead
+	h.Obtained(ctx, s, tok, false, true, nil)                     // on demand
+	h.Obtained(ctx, s, tok, false, true, nil)                     // on demand
 	h.Obtained(ctx, s, auth.Token{}, true, true, errors.New("x")) // failed: not a renewal
 	h.Waiting(1)
 	h.Waiting(1)
@@ -510,7 +510,7 @@ func TestNoSecretInLabels(t *testing.T) {
 				case n == "code" && !codeRE.MatchString(v):
 					t.Errorf("%s: code=%q", name, v)
 				}
-				if n != "version" && n != "goversion" && sessionLike.MatchString(v) {
+				if allowed == nil && n != "version" && n != "goversion" && sessionLike.MatchString(v) {
 					t.Errorf("%s: %s=%q looks like a session, user id or token", name, n, v)
 				}
 				for _, sec := range secrets {
@@ -525,9 +525,7 @@ func TestNoSecretInLabels(t *testing.T) {
 
 func TestHandlerTwice(t *testing.T) {
 	m := metrics.New()
-	if m.Handler() != m.Handler() {
-		t.Error("Handler() returned different handlers")
-	}
+	m.Handler() // a second call must not register the handler's own metrics twice
 	scrape(t, m)
 	fams := scrape(t, m)
 	if got := mustValue(t, fams, "promhttp_metric_handler_requests_total", map[string]string{"code": "200"}); got < 1 {

@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -62,6 +63,7 @@ func TestMain(m *testing.M) {
 type finapi struct {
 	*emulator.Emulator
 	access, processctl, echo *httptest.Server
+	echoHits                 atomic.Int64 // requests that reached the echo upstream
 }
 
 func newFinAPI(t *testing.T, cfg emulator.Config) *finapi {
@@ -72,8 +74,12 @@ func newFinAPI(t *testing.T, cfg emulator.Config) *finapi {
 		Emulator:   emu,
 		access:     httptest.NewServer(emu.Handler()),
 		processctl: httptest.NewServer(emu.ProcessController()),
-		echo:       httptest.NewServer(emulator.EchoHandler()),
 	}
+	echo := emulator.EchoHandler()
+	f.echo = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.echoHits.Add(1)
+		echo.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() {
 		f.access.Close()
 		f.processctl.Close()

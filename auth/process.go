@@ -1,0 +1,102 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// ProcessLogin is the SessionSource of process mode: a session seen for the
+// first time gets a Process Controller process, whose token is exchanged
+// once (invalidate=true) for the access token that is injected.
+type ProcessLogin struct {
+	// Client talks to the Process Controller (its BaseURL is
+	// FINPROXY_PROCESSCTL_URL) with the client credentials. Required.
+	Client *Client
+	// ProcessID is the processId sent on creation. Required.
+	ProcessID string
+	// TTL is how long the access token is used: the Process Controller
+	// does not say. Optional. Default one hour, finAPI's default token
+	// validity.
+	TTL time.Duration
+}
+
+var _ SessionSource = (*ProcessLogin)(nil)
+
+// SessionToken implements SessionSource. prev is ignored: a process token
+// cannot be renewed, only replaced by a new process.
+func (p *ProcessLogin) SessionToken(ctx context.Context, s Session, _ Token) (Token, error) {
+	pt, err := p.Client.CreateProcess(ctx, p.ProcessID, s.Reference())
+	if err != nil {
+		return Token{}, err
+	}
+	issued := p.Client.now()
+	access, err := p.Client.ExchangeProcess(ctx, pt)
+	if err != nil {
+		return Token{}, err
+	}
+	ttl := p.TTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	return Token{AccessToken: access, Issued: issued, Expiry: issued.Add(ttl)}, nil
+}
+
+// CreateProcess creates a process (POST /api/v1/processes) and returns its
+// process token. It is not retried: a retry could create a second process.
+func (c *Client) CreateProcess(ctx context.Context, processID, reference string) (string, error) {
+	const op = "create process"
+	body, _ := json.Marshal(map[string]any{
+		"clientId":         c.ClientID,
+		"clientSecret":     c.ClientSecret,
+		"clientReferences": []map[string]string{{"clientReference": reference}},
+		"processId":        processID,
+	})
+	resp, err := c.doOnce(ctx, op, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v1/processes"), bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	})
+	if err != nil {
+		return "", err
+	}
+	if resp.status/100 != 2 {
+		return "", c.refusal(op, resp)
+	}
+	var out struct {
+		ProcessToken string `json:"processToken"`
+	}
+	if json.Unmarshal(resp.body, &out) != nil || out.ProcessToken == "" {
+		return "", &Error{Op: op, Kind: ErrUnreachable, Status: resp.status, Err: errors.New("malformed answer")}
+	}
+	return out.ProcessToken, nil
+}
+
+// ExchangeProcess exchanges a process token for its access token, with
+// invalidate=true so that the process token cannot be used again. It is not
+// retried: after invalidate=true a second exchange fails.
+func (c *Client) ExchangeProcess(ctx context.Context, processToken string) (string, error) {
+	const op = "exchange process"
+	resp, err := c.doOnce(ctx, op, func() (*http.Request, error) {
+		return http.NewRequest(http.MethodGet, c.endpoint("/api/v1/processes/"+url.PathEscape(processToken))+"?invalidate=true", nil)
+	})
+	if err != nil {
+		return "", err
+	}
+	if resp.status != http.StatusOK {
+		return "", c.refusal(op, resp)
+	}
+	var out struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if json.Unmarshal(resp.body, &out) != nil || out.AccessToken == "" {
+		return "", &Error{Op: op, Kind: ErrUnreachable, Status: resp.status, Err: errors.New("malformed answer")}
+	}
+	return out.AccessToken, nil
+}
