@@ -12,7 +12,7 @@ import (
 
 type echoed struct {
 	Method, Path, EscapedPath, RawQuery, RequestURI, Body string
-	Headers                                             http.Header
+	Headers                                               http.Header
 }
 
 func routesProxy(t *testing.T) (*finapi, *proxyProc) {
