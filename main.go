@@ -26,7 +26,9 @@ import (
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/cache"
 	"github.com/finproxy/finproxy/config"
+	"github.com/finproxy/finproxy/metrics"
 	"github.com/finproxy/finproxy/proxy"
+	"github.com/finproxy/finproxy/redact"
 )
 
 func main() {
@@ -43,7 +45,8 @@ func run(environ []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	log := newLogger(cfg, stdout)
+	// Every log line passes the redaction guard, whatever logger wrote it.
+	log := newLogger(cfg, redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret))
 
 	parts, err := build(cfg, log)
 	if err != nil {
@@ -68,8 +71,8 @@ func run(environ []string, stdout, stderr io.Writer) int {
 	go parts.proveCredentials(ctx, log)
 
 	servers := []*http.Server{
-		newServer(parts.proxy, log.With().Str("listener", "proxy").Logger()),
-		newServer(parts.admin, log.With().Str("listener", "admin").Logger()),
+		newServer(parts.proxy, cfg.MaxHeaderBytes, log.With().Str("listener", "proxy").Logger()),
+		newServer(parts.admin, cfg.MaxHeaderBytes, log.With().Str("listener", "admin").Logger()),
 	}
 	failed := make(chan error, len(servers))
 	for i, ln := range []net.Listener{proxyLn, adminLn} {
@@ -126,10 +129,16 @@ func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
 	}
 	accessURL, _ := config.ParseBaseURL(cfg.AccessURL) // validated by config.Load
 	routes, _ := config.ParseRoutes(cfg.Routes)
+	origins, _ := config.ParseOrigins(cfg.CORSOrigins)
+	trusted, _ := config.ParsePrefixes(cfg.TrustedProxies)
+
+	m := metrics.New()
+	auditLog := log.With().Str("logger", "audit").Logger()
+	audit := auth.Audit{Log: &auditLog}
 
 	transport := proxy.NewTransport(cfg.UpstreamTimeout)
 	httpClient := &http.Client{Transport: transport, Timeout: cfg.UpstreamTimeout}
-	access := &auth.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient}
+	access := &auth.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI}
 
 	ready := &atomic.Bool{}
 	clientToken := &auth.ReuseToken{
@@ -138,18 +147,21 @@ func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
 	}
 	store := cache.NewMemory[auth.Token](time.Minute)
 
+	m.SetSessions(store.Len)
 	sessions := &auth.Sessions{
-		Source:      &auth.UserLogin{Client: access, ClientToken: clientToken},
+		Source:      &auth.UserLogin{Client: access, ClientToken: clientToken, Audit: audit},
 		Store:       store,
 		Timeout:     cfg.UpstreamTimeout,
 		RenewBefore: cfg.RenewBefore,
 		Idle:        cfg.SessionIdle,
 		Log:         log,
+		Hooks:       m.Hooks(),
+		Audit:       audit,
 	}
 	if cfg.Mode == config.ModeProcess {
 		processCtlURL, _ := config.ParseBaseURL(cfg.ProcessCtlURL)
-		processCtl := &auth.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient}
-		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL}
+		processCtl := &auth.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI}
+		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Audit: audit}
 		sessions.NoRenewAhead = true
 	}
 	handler, err := proxy.New(proxy.Config{
@@ -159,10 +171,19 @@ func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
 		SessionHeader:  cfg.SessionHeader,
 		Keys:           keys,
 		Tokens:         sessions,
-		Lifecycle:      &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser},
+		Lifecycle:      &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser, Audit: audit},
 		Transport:      transport,
 		ReplayMaxBytes: cfg.ReplayMaxBytes,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		CORSOrigins:    origins,
+		TrustedProxies: trusted,
+		SessionRate:    cfg.RateSession,
+		SessionBurst:   cfg.RateSessionBurst,
+		IPRate:         cfg.RateIP,
+		IPBurst:        cfg.RateIPBurst,
 		Log:            log,
+		Audit:          audit,
+		Observer:       m,
 	})
 	if err != nil {
 		return nil, err
@@ -181,7 +202,7 @@ func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
 			}
 			return nil
 		},
-	}})
+	}, Metrics: m.Handler(), Pprof: cfg.Pprof})
 	return &parts{proxy: handler, admin: adminHandler, clientToken: clientToken, ready: ready}, nil
 }
 
@@ -209,12 +230,12 @@ func (p *parts) proveCredentials(ctx context.Context, log zerolog.Logger) {
 	}
 }
 
-func newServer(h http.Handler, log zerolog.Logger) *http.Server {
+func newServer(h http.Handler, maxHeaderBytes int, log zerolog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          newStdLogger(log),
 	}
 }

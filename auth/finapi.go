@@ -91,7 +91,8 @@ func (c *Client) RefreshToken(ctx context.Context, refresh string) (Token, error
 	})
 }
 
-func (c *Client) grant(ctx context.Context, op string, form url.Values) (Token, error) {
+func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Token, err error) {
+	defer c.observe(op, c.now(), &err)
 	form.Set("client_id", c.ClientID)
 	form.Set("client_secret", c.ClientSecret)
 	body := form.Encode()
@@ -125,6 +126,7 @@ func (c *Client) grant(ctx context.Context, op string, form url.Values) (Token, 
 // (422 ENTITY_EXISTS), which is no error.
 func (c *Client) CreateUser(ctx context.Context, clientToken, id, password string) (created bool, err error) {
 	const op = "create user"
+	defer c.observe(op, c.now(), &err)
 	body, _ := json.Marshal(map[string]any{"id": id, "password": password, "isAutoUpdateEnabled": false})
 	resp, err := c.do(ctx, op, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v2/users"), bytes.NewReader(body))
@@ -147,8 +149,9 @@ func (c *Client) CreateUser(ctx context.Context, clientToken, id, password strin
 
 // DeleteUser deletes the user that userToken authorises
 // (DELETE /api/v2/users).
-func (c *Client) DeleteUser(ctx context.Context, userToken string) error {
+func (c *Client) DeleteUser(ctx context.Context, userToken string) (err error) {
 	const op = "delete user"
+	defer c.observe(op, c.now(), &err)
 	resp, err := c.do(ctx, op, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodDelete, c.endpoint("/api/v2/users"), nil)
 		if err == nil {
@@ -167,8 +170,9 @@ func (c *Client) DeleteUser(ctx context.Context, userToken string) error {
 
 // Revoke revokes token (an access or refresh token, as hint says; an empty
 // hint revokes the whole grant) with a client token.
-func (c *Client) Revoke(ctx context.Context, clientToken, token, hint string) error {
+func (c *Client) Revoke(ctx context.Context, clientToken, token, hint string) (err error) {
 	const op = "revoke"
+	defer c.observe(op, c.now(), &err)
 	form := url.Values{"token": {token}}
 	if hint != "" {
 		form.Set("token_type_hint", hint)
@@ -226,7 +230,6 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 	if wait := c.backedOff(); wait > 0 {
 		return nil, &Error{Op: op, Kind: ErrUnavailable, RetryAfter: wait, Err: errors.New("backing off after recent failures")}
 	}
-	start := c.now()
 	var last *Error
 	for attempt := range attempts {
 		if attempt > 0 {
@@ -247,7 +250,6 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 		resp, err := c.send(req)
 		if err == nil && resp.status < 500 {
 			c.succeeded()
-			c.observe(op, nil, start)
 			return resp, nil
 		}
 		if err != nil {
@@ -261,7 +263,6 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 		}
 	}
 	last.RetryAfter = c.failed()
-	c.observe(op, last, start)
 	return nil, last
 }
 
@@ -324,9 +325,11 @@ func (c *Client) succeeded() {
 	c.mu.Unlock()
 }
 
-func (c *Client) observe(op string, err error, start time.Time) {
+// observe reports a public call's final outcome to Observe; deferred
+// with the call's start time and a pointer to its named error result.
+func (c *Client) observe(op string, start time.Time, err *error) {
 	if c.Observe != nil {
-		c.Observe(op, err, c.now().Sub(start))
+		c.Observe(op, *err, c.now().Sub(start))
 	}
 }
 

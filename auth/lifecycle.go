@@ -17,6 +17,8 @@ type Lifecycle struct {
 	// Users is true in user mode: deleting a session deletes its finAPI
 	// user. In process mode deleting only forgets the token.
 	Users bool
+	// Audit records revocations and deletions. Optional.
+	Audit Audit
 }
 
 // Logout revokes the session's tokens at finAPI and forgets them; the finAPI
@@ -27,6 +29,7 @@ func (l *Lifecycle) Logout(ctx context.Context, s Session) error {
 		if err := l.revoke(ctx, t); err != nil {
 			return err
 		}
+		l.Audit.Record(ctx, EventTokenRevoked, s, t.UserID)
 	}
 	return l.Sessions.Forget(ctx, s)
 }
@@ -59,6 +62,7 @@ func (l *Lifecycle) Delete(ctx context.Context, s Session) error {
 			return err
 		}
 	}
+	l.Audit.Record(ctx, EventUserDeleted, s, t.UserID)
 	_ = l.revoke(ctx, t) // finAPI drops a deleted user's tokens; revoking is belt and braces
 	return l.Sessions.Forget(ctx, s)
 }

@@ -23,6 +23,8 @@ type ProcessLogin struct {
 	// does not say. Optional. Default one hour, finAPI's default token
 	// validity.
 	TTL time.Duration
+	// Audit records process creations. Optional.
+	Audit Audit
 }
 
 var _ SessionSource = (*ProcessLogin)(nil)
@@ -34,6 +36,7 @@ func (p *ProcessLogin) SessionToken(ctx context.Context, s Session, _ Token) (To
 	if err != nil {
 		return Token{}, err
 	}
+	p.Audit.Record(ctx, EventProcessCreated, s, "")
 	issued := p.Client.now()
 	access, err := p.Client.ExchangeProcess(ctx, pt)
 	if err != nil {
@@ -48,8 +51,9 @@ func (p *ProcessLogin) SessionToken(ctx context.Context, s Session, _ Token) (To
 
 // CreateProcess creates a process (POST /api/v1/processes) and returns its
 // process token. It is not retried: a retry could create a second process.
-func (c *Client) CreateProcess(ctx context.Context, processID, reference string) (string, error) {
+func (c *Client) CreateProcess(ctx context.Context, processID, reference string) (_ string, err error) {
 	const op = "create process"
+	defer c.observe(op, c.now(), &err)
 	body, _ := json.Marshal(map[string]any{
 		"clientId":         c.ClientID,
 		"clientSecret":     c.ClientSecret,
@@ -81,8 +85,9 @@ func (c *Client) CreateProcess(ctx context.Context, processID, reference string)
 // ExchangeProcess exchanges a process token for its access token, with
 // invalidate=true so that the process token cannot be used again. It is not
 // retried: after invalidate=true a second exchange fails.
-func (c *Client) ExchangeProcess(ctx context.Context, processToken string) (string, error) {
+func (c *Client) ExchangeProcess(ctx context.Context, processToken string) (_ string, err error) {
 	const op = "exchange process"
+	defer c.observe(op, c.now(), &err)
 	resp, err := c.doOnce(ctx, op, func() (*http.Request, error) {
 		return http.NewRequest(http.MethodGet, c.endpoint("/api/v1/processes/"+url.PathEscape(processToken))+"?invalidate=true", nil)
 	})

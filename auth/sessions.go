@@ -67,6 +67,9 @@ type Sessions struct {
 	Log zerolog.Logger
 	// Hooks observe the cache. Optional.
 	Hooks Hooks
+	// Audit records tokens obtained and renewed, and identity
+	// conflicts. Optional.
+	Audit Audit
 
 	group     singleflight.Group
 	mu        sync.Mutex
@@ -199,6 +202,11 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 	}
 	c.forgetConflict(s)
 	c.save(ctx, s, t)
+	event := EventTokenObtained
+	if prev.AccessToken != "" || prev.RefreshToken != "" {
+		event = EventTokenRenewed
+	}
+	c.Audit.Record(ctx, event, s, t.UserID)
 	return t, nil
 }
 
@@ -261,6 +269,7 @@ func (c *Sessions) conflict(ctx context.Context, s Session, err error) error {
 		c.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", s.UserID()).
 			Dur("backoff", cf.backoff).
 			Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the back-off ends")
+		c.Audit.Record(ctx, EventIdentityConflict, s, s.UserID())
 		if c.Hooks.Conflict != nil {
 			c.Hooks.Conflict(ctx, s, err)
 		}

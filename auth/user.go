@@ -14,6 +14,8 @@ type UserLogin struct {
 	Client *Client
 	// ClientToken supplies the client token for creating users. Required.
 	ClientToken *ReuseToken
+	// Audit records user creations. Optional.
+	Audit Audit
 }
 
 var _ SessionSource = (*UserLogin)(nil)
@@ -41,8 +43,12 @@ func (u *UserLogin) SessionToken(ctx context.Context, s Session, prev Token) (To
 func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, error) {
 	id, password := s.UserID(), s.Password()
 	if !known {
-		if _, err := u.createUser(ctx, id, password); err != nil {
+		created, err := u.createUser(ctx, id, password)
+		if err != nil {
 			return Token{}, err
+		}
+		if created {
+			u.Audit.Record(ctx, EventUserCreated, s, id)
 		}
 	}
 	t, err := u.Client.PasswordToken(ctx, id, password)
@@ -57,6 +63,7 @@ func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, er
 			return Token{}, cerr
 		}
 		if created {
+			u.Audit.Record(ctx, EventUserCreated, s, id)
 			return u.Client.PasswordToken(ctx, id, password)
 		}
 	}

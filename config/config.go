@@ -10,6 +10,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -65,6 +66,27 @@ type Config struct {
 	SessionHeader string `env:"SESSION_HEADER" envDefault:"X-Session-Id"`
 	SessionAuth   string `env:"SESSION_AUTH" envDefault:"header"`
 
+	JWTJWKSURL    string `env:"JWT_JWKS_URL"`
+	JWTHMACSecret string `env:"JWT_HMAC_SECRET" secret:"true"`
+	JWTIssuer     string `env:"JWT_ISSUER"`
+	JWTAudience   string `env:"JWT_AUDIENCE"`
+	JWTClaim      string `env:"JWT_CLAIM" envDefault:"sub"`
+
+	// CORSOrigins are exact browser origins, comma-separated.
+	CORSOrigins string `env:"CORS_ORIGINS"`
+	// TrustedProxies are CIDRs (or addresses) whose X-Forwarded-For is
+	// believed, comma-separated.
+	TrustedProxies string `env:"TRUSTED_PROXIES"`
+	// MaxBodyBytes bounds request bodies; 0 means no limit.
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"10485760"`
+	// MaxHeaderBytes bounds request headers (net/http answers 431).
+	MaxHeaderBytes int `env:"MAX_HEADER_BYTES" envDefault:"65536"`
+	// Rate limits (token buckets per second); a rate of 0 is no limit.
+	RateSession      float64 `env:"RATE_SESSION" envDefault:"100"`
+	RateSessionBurst int     `env:"RATE_SESSION_BURST" envDefault:"200"`
+	RateIP           float64 `env:"RATE_IP" envDefault:"0"`
+	RateIPBurst      int     `env:"RATE_IP_BURST" envDefault:"200"`
+
 	// UpstreamTimeout bounds a forwarded call (until response headers) and
 	// every token acquisition, retries included.
 	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"30s"`
@@ -87,6 +109,9 @@ type Config struct {
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+
+	// Pprof serves net/http/pprof on the admin listener.
+	Pprof bool `env:"PPROF" envDefault:"false"`
 }
 
 // Error is one configuration problem, naming the variable.
@@ -264,9 +289,47 @@ func (c *Config) validate() []error {
 	switch c.SessionAuth {
 	case SessionAuthHeader:
 	case SessionAuthJWT:
-		bad("SESSION_AUTH", "jwt sessions are not available in this version; use %q", SessionAuthHeader)
+		switch {
+		case c.JWTJWKSURL == "" && c.JWTHMACSecret == "":
+			bad("JWT_JWKS_URL", "jwt sessions need a key source: FINPROXY_JWT_JWKS_URL or FINPROXY_JWT_HMAC_SECRET")
+		case c.JWTJWKSURL != "" && c.JWTHMACSecret != "":
+			bad("JWT_HMAC_SECRET", "set only one key source: FINPROXY_JWT_JWKS_URL or FINPROXY_JWT_HMAC_SECRET")
+		case c.JWTHMACSecret != "" && len(c.JWTHMACSecret) < 32:
+			bad("JWT_HMAC_SECRET", "must be at least 32 bytes, has %d", len(c.JWTHMACSecret))
+		case c.JWTJWKSURL != "":
+			if err := checkBaseURLWithPath(c.JWTJWKSURL); err != nil {
+				bad("JWT_JWKS_URL", "%v", err)
+			}
+		}
+		if c.JWTClaim == "" {
+			bad("JWT_CLAIM", "must not be empty")
+		}
 	default:
 		bad("SESSION_AUTH", "must be %q or %q, not %q", SessionAuthHeader, SessionAuthJWT, c.SessionAuth)
+	}
+	if _, err := ParseOrigins(c.CORSOrigins); err != nil {
+		bad("CORS_ORIGINS", "%v", err)
+	}
+	if _, err := ParsePrefixes(c.TrustedProxies); err != nil {
+		bad("TRUSTED_PROXIES", "%v", err)
+	}
+	if c.MaxBodyBytes < 0 {
+		bad("MAX_BODY_BYTES", "must not be negative")
+	}
+	if c.MaxHeaderBytes < 4096 {
+		bad("MAX_HEADER_BYTES", "must be at least 4096, not %d", c.MaxHeaderBytes)
+	}
+	for _, r := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{{"RATE_SESSION", c.RateSession, c.RateSessionBurst}, {"RATE_IP", c.RateIP, c.RateIPBurst}} {
+		if r.rate < 0 {
+			bad(r.name, "must not be negative")
+		}
+		if r.rate > 0 && r.burst < 1 {
+			bad(r.name+"_BURST", "must be at least 1 when %s%s is set", Prefix, r.name)
+		}
 	}
 	if c.UpstreamTimeout <= 0 {
 		bad("UPSTREAM_TIMEOUT", "must be positive, not %s", c.UpstreamTimeout)
@@ -301,6 +364,57 @@ func (c *Config) validate() []error {
 		bad("LOG_FORMAT", "must be json or console, not %q", c.LogFormat)
 	}
 	return p
+}
+
+// checkBaseURLWithPath accepts an absolute http(s) URL that may have a
+// query (a JWKS endpoint).
+func checkBaseURLWithPath(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	}
+	return nil
+}
+
+// ParseOrigins parses FINPROXY_CORS_ORIGINS: comma-separated exact origins
+// (scheme://host[:port]); no wildcard, no path.
+func ParseOrigins(s string) ([]string, error) {
+	var out []string
+	for o := range strings.SplitSeq(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(o, "*") ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, fmt.Errorf("%q is not an exact origin such as https://app.example.com (no wildcard, no path)", o)
+		}
+		out = append(out, u.Scheme+"://"+strings.ToLower(u.Host))
+	}
+	return out, nil
+}
+
+// ParsePrefixes parses FINPROXY_TRUSTED_PROXIES: comma-separated CIDRs or
+// single addresses.
+func ParsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", item)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // checkBaseURL accepts an absolute http(s) URL without query or fragment.

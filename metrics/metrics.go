@@ -131,7 +131,7 @@ func New() *Metrics {
 	}, []string{"kind"})
 	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "sessions_cached",
-		Help: "Sessions whose tokens this replica's token cache holds.",
+		Help: "Sessions whose tokens the token cache holds.",
 	}, func() float64 {
 		if f := m.sessions.Load(); f != nil {
 			return float64((*f)())

@@ -54,6 +54,7 @@ var table = []struct {
 	{errMethodNotAllowed, problem{405, "METHOD_NOT_ALLOWED", "method_not_allowed", "Method not allowed"}},
 	{errInvalidBody, problem{400, "BAD_REQUEST", "invalid_body", "The request body could not be read"}},
 	{errBodyTooLarge, problem{413, "BAD_REQUEST", "body_too_large", "Request body too large"}},
+	{errRateLimited, problem{429, "BAD_REQUEST", "rate_limited", "Too many requests; slow down"}},
 	{errUpstreamTimeout, problem{504, "UNEXPECTED_ERROR", "upstream_timeout", "finAPI did not answer in time"}},
 	{errUpstreamDown, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
 	{auth.ErrProcessExpired, problem{401, "UNAUTHORIZED_ACCESS", "process_expired", "The process has expired; the next request starts a new one"}},
@@ -117,7 +118,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) problem {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set(ReasonHeader, p.reason)
 	h.Set("Cache-Control", "no-store")
-	if ra := auth.RetryAfter(err); ra > 0 || p.status == http.StatusServiceUnavailable {
+	ra := auth.RetryAfter(err)
+	var rl *rateLimitedError
+	if errors.As(err, &rl) {
+		ra = rl.wait
+	}
+	if ra > 0 || p.status == http.StatusServiceUnavailable || p.status == http.StatusTooManyRequests {
 		h.Set("Retry-After", retryAfterSeconds(ra))
 	}
 	body, _ := json.Marshal(errorMessage{

@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/finproxy/finproxy/auth"
 )
 
@@ -51,13 +49,13 @@ type forwarder struct {
 	tokens    Tokens
 	header    string // the session header, stripped
 	processes bool   // process mode: a 401 means the process expired
-	log       zerolog.Logger
+	audit     auth.Audit
 	// onRetry, if not nil, is called for every replay after a 401.
 	onRetry func()
 }
 
-func newForwarder(base http.RoundTripper, tokens Tokens, header string, processes bool, log zerolog.Logger) *forwarder {
-	f := &forwarder{base: base, tokens: tokens, header: header, processes: processes, log: log}
+func newForwarder(base http.RoundTripper, tokens Tokens, header string, processes bool, audit auth.Audit) *forwarder {
+	f := &forwarder{base: base, tokens: tokens, header: header, processes: processes, audit: audit}
 	f.rp = &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
 		Transport:      roundTripperFunc(f.roundTrip),
@@ -82,6 +80,9 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawQuery = pr.In.URL.RawQuery
 	out.Host = ""
 	pr.SetXForwarded()
+	if st.clientIP != "" {
+		out.Header.Set("X-Forwarded-For", st.clientIP)
+	}
 
 	h := out.Header
 	h.Del("Authorization")
@@ -155,7 +156,7 @@ func (f *forwarder) modifyResponse(resp *http.Response) error {
 	if st.route.prefix == AccessRoute && resp.StatusCode/100 == 2 &&
 		effectiveMethod(resp.Request) == http.MethodDelete && trimSlash(st.upstream) == "/api/v2/users" {
 		_ = f.tokens.Forget(resp.Request.Context(), st.session)
-		st.forgetRun = true
+		f.audit.Record(resp.Request.Context(), auth.EventUserDeleted, st.session, st.token.UserID)
 	}
 	return nil
 }
@@ -167,6 +168,8 @@ func (f *forwarder) errorHandler(w http.ResponseWriter, r *http.Request, err err
 		w.WriteHeader(499)
 		return
 	case errors.Is(err, auth.ErrProcessExpired):
+	case isBodyTooLarge(err):
+		err = errBodyTooLarge
 	case isTimeout(err):
 		err = errors.Join(errUpstreamTimeout, err)
 	default:

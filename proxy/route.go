@@ -54,16 +54,17 @@ func (r *router) match(escaped string) (*route, string) {
 }
 
 // checkPath refuses request paths that an upstream might read differently
-// from finproxy: dot segments (also percent-encoded), encoded slashes and
-// backslashes, double encoding, path parameters (";"), control characters.
-// A path that passes means the same to every server.
+// from finproxy: dot segments (also percent-encoded), empty segments ("//",
+// which servlet containers merge), encoded slashes and backslashes, double
+// encoding, path parameters (";"), control characters. A path that passes
+// means the same to every server.
 func checkPath(u *url.URL) error {
 	esc := u.EscapedPath()
 	if !strings.HasPrefix(esc, "/") {
 		return errInvalidPath
 	}
 	lower := strings.ToLower(esc)
-	for _, bad := range []string{"%2f", "%5c", "%25", "%00", ";", "\\"} {
+	for _, bad := range []string{"//", "%2f", "%5c", "%25", "%00", ";", "\\"} {
 		if strings.Contains(lower, bad) {
 			return errInvalidPath
 		}
@@ -100,7 +101,7 @@ func denied(method, path string) bool {
 			under(rest, "/mandatoradmin"),
 			strings.HasPrefix(rest, "/tppcertificates"),
 			strings.HasPrefix(rest, "/tppcredentials"),
-			strings.HasPrefix(rest, "/users/"),
+			strings.HasPrefix(rest, "/users/") && rest != "/users/",
 			(rest == "/users" || rest == "/users/") && method == http.MethodPost:
 			return true
 		}

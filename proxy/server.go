@@ -10,10 +10,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/auth"
@@ -50,8 +52,27 @@ type Config struct {
 	// 401. Zero means no body is buffered (body-less requests are still
 	// replayed).
 	ReplayMaxBytes int64
+	// MaxBodyBytes bounds request bodies (413 body_too_large). Zero
+	// means no limit.
+	MaxBodyBytes int64
+	// CORSOrigins are the exact browser origins allowed to call the
+	// proxy. Optional. Default: no CORS headers at all.
+	CORSOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	// Optional. Default: none; the peer address is the client IP.
+	TrustedProxies []netip.Prefix
+	// SessionRate and SessionBurst limit requests per session (token
+	// bucket per second). Zero SessionRate means no limit.
+	SessionRate  float64
+	SessionBurst int
+	// IPRate and IPBurst limit requests per client IP. Zero IPRate means
+	// no limit.
+	IPRate  float64
+	IPBurst int
 	// Log receives one line per request. Optional. Default: nothing.
 	Log zerolog.Logger
+	// Audit records a user's self-deletion through the proxy. Optional.
+	Audit auth.Audit
 	// Observer is told about every request. Optional.
 	Observer Observer
 }
@@ -64,7 +85,14 @@ type Observer interface {
 	Upstream(route string, d time.Duration)
 	// Retry is called for every replay after an upstream 401.
 	Retry()
+	// RateLimited is called for every request refused by a rate limit;
+	// kind is "session" or "ip".
+	RateLimited(kind string)
 }
+
+// limiterKeys bounds the rate limiters' memory: at most this many sessions
+// and as many client IPs are tracked at once.
+const limiterKeys = 100_000
 
 // New returns the proxy's handler.
 func New(c Config) (http.Handler, error) {
@@ -82,9 +110,12 @@ func New(c Config) (http.Handler, error) {
 		return nil, err
 	}
 	s := &server{
-		cfg:    c,
-		router: newRouter(c.AccessURL, c.Routes),
-		fwd:    newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Mode == config.ModeProcess, c.Log),
+		cfg:           c,
+		router:        newRouter(c.AccessURL, c.Routes),
+		fwd:           newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Mode == config.ModeProcess, c.Audit),
+		clientIP:      clientIP{trusted: c.TrustedProxies},
+		ipLimit:       newLimiters(c.IPRate, c.IPBurst, limiterKeys),
+		sessionLimits: newLimiters(c.SessionRate, c.SessionBurst, limiterKeys),
 	}
 	if c.Observer != nil {
 		s.fwd.onRetry = c.Observer.Retry
@@ -94,8 +125,20 @@ func New(c Config) (http.Handler, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.requestLog)
+	if len(c.CORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:  c.CORSOrigins,
+			AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+			AllowHeaders:  []string{c.SessionHeader, "Authorization", "Content-Type", "Accept", RequestIDHeader, "X-HTTP-Method-Override", psuIPHeader, psuUserAgentHeader, "PSU-Device-OS", "traceparent", "tracestate"},
+			ExposeHeaders: []string{RequestIDHeader, ReasonHeader, "Retry-After", "Location"},
+			MaxAge:        600,
+			// Sessions travel in a header, never in cookies (finproxy
+			// strips Cookie), so credentials are never allowed.
+			AllowCredentials: false,
+		}))
+	}
 
-	own := e.Group("/proxy/v1", sessionMW)
+	own := e.Group("/proxy/v1", s.edge, sessionMW, s.sessionLimit)
 	own.Any("/session", methodNotAllowed("POST, DELETE")) // replaced below for the allowed ones
 	own.Any("/session/logout", methodNotAllowed("POST"))
 	own.POST("/session", s.warmUp)
@@ -104,15 +147,18 @@ func New(c Config) (http.Handler, error) {
 	e.Any("/proxy", s.noRoute)
 	e.Any("/proxy/*", s.noRoute)
 
-	e.Any("/*", s.forward, s.resolve, sessionMW)
-	e.Any("/", s.forward, s.resolve, sessionMW)
+	e.Any("/*", s.forward, s.resolve, s.edge, sessionMW, s.sessionLimit)
+	e.Any("/", s.forward, s.resolve, s.edge, sessionMW, s.sessionLimit)
 	return e, nil
 }
 
 type server struct {
-	cfg    Config
-	router *router
-	fwd    *forwarder
+	cfg           Config
+	router        *router
+	fwd           *forwarder
+	clientIP      clientIP
+	ipLimit       *limiters
+	sessionLimits *limiters
 }
 
 // resolve checks the path, picks the upstream and refuses denied routes,
@@ -170,6 +216,9 @@ func (s *server) bufferBody(r *http.Request, st *state) error {
 	}
 	body := make([]byte, r.ContentLength)
 	if _, err := io.ReadFull(r.Body, body); err != nil {
+		if isBodyTooLarge(err) {
+			return errBodyTooLarge
+		}
 		return errors.Join(errInvalidBody, err)
 	}
 	r.Body.Close()

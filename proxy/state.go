@@ -18,23 +18,26 @@ type state struct {
 	session    auth.Session
 	hasSession bool
 
+	clientIP string
+
 	route    *route
 	upstream string // escaped path sent upstream
 
 	token auth.Token // the token injected; replaced by a replay
 	// body holds a request body buffered for a replay after a 401; nil
 	// when the body is not replayable.
-	body      []byte
-	replayed  bool
-	finapiID  string // X-Request-Id finAPI echoed
-	forgetRun bool   // the session's tokens were forgotten after the call
+	body     []byte
+	replayed bool
+	finapiID string // X-Request-Id finAPI echoed
 }
 
 type stateKey struct{}
 
-// withState returns r with a fresh state in its context.
+// withState returns r with st in its context, and st's request id for
+// finAPI calls and audit events made on its behalf.
 func withState(r *http.Request, st *state) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	ctx := auth.WithRequestID(context.WithValue(r.Context(), stateKey{}, st), st.requestID)
+	return r.WithContext(ctx)
 }
 
 // stateOf returns r's state; every request through the server has one.

@@ -157,7 +157,8 @@ func proxyEnv(f *finapi) map[string]string {
 // holds no secret.
 func startProxy(t *testing.T, f *finapi, env map[string]string) *proxyProc {
 	t.Helper()
-	p := &proxyProc{t: t, addr: freeAddr(t), admin: freeAddr(t), out: &syncBuffer{}, done: make(chan struct{}), f: f}
+	addrs := freeAddrs(t, 2)
+	p := &proxyProc{t: t, addr: addrs[0], admin: addrs[1], out: &syncBuffer{}, done: make(chan struct{}), f: f}
 	cmd := exec.Command(binary)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "FINPROXY_LISTEN_ADDR=" + p.addr, "FINPROXY_ADMIN_ADDR=" + p.admin}
 	for k, v := range env {
@@ -340,14 +341,22 @@ func wantError(t *testing.T, resp *http.Response, body []byte, status int, reaso
 	return e
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t *testing.T) string { return freeAddrs(t, 1)[0] }
+
+// freeAddrs returns n distinct free loopback addresses: all are held open
+// until each is known, so none is handed out twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return out
 }
 
 // session returns a valid, unique session id for a test.

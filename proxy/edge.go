@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// PSU headers finAPI wants for calls that reach a bank.
+const (
+	psuIPHeader        = "PSU-IP-Address"
+	psuUserAgentHeader = "PSU-User-Agent"
+)
+
+// clientIP finds the real client address: the peer, unless the peer is a
+// trusted proxy, in which case X-Forwarded-For is walked from the right,
+// skipping trusted hops. A caller that is not trusted cannot choose its IP.
+type clientIP struct {
+	trusted []netip.Prefix
+}
+
+func (c clientIP) isTrusted(a netip.Addr) bool {
+	for _, p := range c.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// of returns the client IP of r and whether the direct peer is trusted.
+func (c clientIP) of(r *http.Request) (ip string, peerTrusted bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host, false
+	}
+	peer = peer.Unmap()
+	if !c.isTrusted(peer) {
+		return peer.String(), false
+	}
+	client := peer
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return client.String(), true // a garbled hop ends the trusted chain
+			}
+			client = a.Unmap()
+			if !c.isTrusted(client) {
+				return client.String(), true
+			}
+		}
+	}
+	return client.String(), true
+}
+
+// edge applies the limits of a public endpoint that do not need a session:
+// the client IP (and PSU headers), the per-IP rate limit and the body limit.
+func (s *server) edge(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ec echo.Context) error {
+		r := ec.Request()
+		st := stateOf(r)
+		ip, trusted := s.clientIP.of(r)
+		st.clientIP = ip
+		if ok, wait := s.ipLimit.allow(ip, time.Now()); !ok {
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.RateLimited("ip")
+			}
+			return &rateLimitedError{wait}
+		}
+		if !trusted || r.Header.Get(psuIPHeader) == "" {
+			r.Header.Set(psuIPHeader, ip)
+		}
+		if r.Header.Get(psuUserAgentHeader) == "" {
+			if ua := r.UserAgent(); ua != "" {
+				r.Header.Set(psuUserAgentHeader, ua)
+			}
+		}
+		if max := s.cfg.MaxBodyBytes; max > 0 {
+			if r.ContentLength > max {
+				return errBodyTooLarge
+			}
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(ec.Response(), r.Body, max)
+			}
+		}
+		return next(ec)
+	}
+}
+
+// sessionLimit applies the per-session rate limit; it runs after the session
+// middleware.
+func (s *server) sessionLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ec echo.Context) error {
+		st := stateOf(ec.Request())
+		if ok, wait := s.sessionLimits.allow(st.session.ID, time.Now()); !ok {
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.RateLimited("session")
+			}
+			return &rateLimitedError{wait}
+		}
+		return next(ec)
+	}
+}
+
+// isBodyTooLarge reports whether err came from the body limit.
+func isBodyTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
