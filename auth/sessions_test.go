@@ -110,7 +110,7 @@ type counters struct {
 	waiters chan int64
 }
 
-func newSessions(src *fakeSource, clock *fakeClock, cnt *counters) *auth.Sessions {
+func newSessions(src auth.SessionSource, clock *fakeClock, cnt *counters) *auth.Sessions {
 	return &auth.Sessions{
 		Source:  src,
 		Store:   cache.NewMemory[auth.Token](0),
@@ -246,14 +246,17 @@ func TestSessionsTokenAge(t *testing.T) {
 		wantFirst string // what Token returns at that age
 		wantAfter string // the stored token once any renewal is done
 		wantCalls int    // source calls after the first fetch
+		noAhead   bool   // Sessions.NoRenewAhead
 	}{
-		{"fresh", time.Hour, 0, "tok-1", "tok-1", 0},
-		{"half its life", time.Hour, 30 * time.Minute, "tok-1", "tok-1", 0},
-		{"just before the renewal window", time.Hour, 41 * time.Minute, "tok-1", "tok-1", 0},
-		{"in its last fifth: current token, renewed in the background", time.Hour, 50 * time.Minute, "tok-1", "tok-2", 1},
-		{"within the safety margin: waits for a new token", time.Hour, 59*time.Minute + 31*time.Second, "tok-2", "tok-2", 1},
-		{"expired: waits for a new token", time.Hour, 2 * time.Hour, "tok-2", "tok-2", 1},
-		{"never expires", 0, 1000 * time.Hour, "tok-1", "tok-1", 0},
+		{"fresh", time.Hour, 0, "tok-1", "tok-1", 0, false},
+		{"half its life", time.Hour, 30 * time.Minute, "tok-1", "tok-1", 0, false},
+		{"just before the renewal window", time.Hour, 41 * time.Minute, "tok-1", "tok-1", 0, false},
+		{"in its last fifth: current token, renewed in the background", time.Hour, 50 * time.Minute, "tok-1", "tok-2", 1, false},
+		{"within the safety margin: waits for a new token", time.Hour, 59*time.Minute + 31*time.Second, "tok-2", "tok-2", 1, false},
+		{"expired: waits for a new token", time.Hour, 2 * time.Hour, "tok-2", "tok-2", 1, false},
+		{"never expires", 0, 1000 * time.Hour, "tok-1", "tok-1", 0, false},
+		{"in its last fifth without renewal ahead: used until it expires", time.Hour, 50 * time.Minute, "tok-1", "tok-1", 0, true},
+		{"expired without renewal ahead: waits for a new token", time.Hour, 2 * time.Hour, "tok-2", "tok-2", 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,6 +270,7 @@ func TestSessionsTokenAge(t *testing.T) {
 				return tok, nil
 			}
 			c := newSessions(src, clock, &counters{})
+			c.NoRenewAhead = tt.noAhead
 			ctx := context.Background()
 			s := testSession(t, "session-token-age-1")
 			if _, err := c.Token(ctx, s); err != nil {
@@ -319,6 +323,7 @@ func TestSessionsConcurrentFirstToken(t *testing.T) {
 		})
 	}
 	waitWaiters(t, cnt, callers)
+	waitCalled(t, src, 1) // the flight calls the source on its own goroutine
 	if n := returned.Load(); n != 0 {
 		t.Errorf("%d callers returned before the fetch finished", n)
 	}

@@ -64,7 +64,9 @@ func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, er
 		}
 		if created {
 			u.Audit.Record(ctx, EventUserCreated, s, id)
-			return u.Client.PasswordToken(ctx, id, password)
+			if t, err = u.Client.PasswordToken(ctx, id, password); !badCredentials(err) {
+				return t, err
+			}
 		}
 	}
 	return Token{}, &Error{Op: "password grant", Kind: ErrIdentityConflict, Status: http.StatusBadRequest, Code: codeOf(err)}

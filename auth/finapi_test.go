@@ -1,0 +1,560 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/finproxy/finproxy/auth"
+)
+
+const (
+	testClientID     = "finproxy-client"
+	testClientSecret = "client-secret-must-never-leak-7d1f"
+	testPassword     = "user-password-must-never-leak-3c9a"
+)
+
+// sleeps records the waits of a Client instead of waiting.
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) Sleep(_ context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.d = append(s.d, d)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sleeps) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.d)
+}
+
+func newClient(t *testing.T, base string, clock *fakeClock, sl *sleeps) *auth.Client {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &auth.Client{
+		BaseURL:      u,
+		ClientID:     testClientID,
+		ClientSecret: testClientSecret,
+		Now:          clock.Now,
+		Sleep:        sl.Sleep,
+	}
+}
+
+// writeJSON answers v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// finAPIError is finAPI's ErrorMessage with one error.
+func finAPIError(code, msg string) map[string]any {
+	return map[string]any{
+		"errors":    []map[string]any{{"message": msg, "code": code, "type": "BUSINESS"}},
+		"date":      "2026-11-23T10:00:00.000Z",
+		"requestId": "r",
+		"endpoint":  "POST /api/v2/users",
+	}
+}
+
+// checkNoSecrets fails if err's text holds a credential.
+func checkNoSecrets(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, secret := range []string{testClientSecret, testPassword} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q contains a secret", err)
+		}
+	}
+}
+
+func TestClientGrants(t *testing.T) {
+	tests := []struct {
+		name     string
+		call     func(ctx context.Context, c *auth.Client) (auth.Token, error)
+		wantForm url.Values
+		wantUser string
+	}{
+		{
+			name: "client_credentials",
+			call: func(ctx context.Context, c *auth.Client) (auth.Token, error) { return c.ClientToken(ctx) },
+			wantForm: url.Values{
+				"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testClientSecret},
+			},
+		},
+		{
+			name: "password",
+			call: func(ctx context.Context, c *auth.Client) (auth.Token, error) {
+				return c.PasswordToken(ctx, "fp-user-1", testPassword+"&=+ ?")
+			},
+			wantForm: url.Values{
+				"grant_type": {"password"}, "client_id": {testClientID}, "client_secret": {testClientSecret},
+				"username": {"fp-user-1"}, "password": {testPassword + "&=+ ?"},
+			},
+			wantUser: "fp-user-1",
+		},
+		{
+			name: "refresh_token",
+			call: func(ctx context.Context, c *auth.Client) (auth.Token, error) { return c.RefreshToken(ctx, "refresh-1") },
+			wantForm: url.Values{
+				"grant_type": {"refresh_token"}, "client_id": {testClientID}, "client_secret": {testClientSecret},
+				"refresh_token": {"refresh-1"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				if r.Method != http.MethodPost || r.URL.Path != "/api/v2/oauth/token" {
+					t.Errorf("request %s %s, want POST /api/v2/oauth/token", r.Method, r.URL.Path)
+				}
+				if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+					t.Errorf("Content-Type = %q, want application/x-www-form-urlencoded", ct)
+				}
+				if r.URL.RawQuery != "" {
+					t.Errorf("credentials in the query: %q", r.URL.RawQuery)
+				}
+				if a := r.Header.Get("Authorization"); a != "" {
+					t.Errorf("Authorization = %q, want none (credentials go in the form)", a)
+				}
+				body, _ := io.ReadAll(r.Body)
+				form, err := url.ParseQuery(string(body))
+				if err != nil {
+					t.Errorf("body %q is not form-encoded: %v", body, err)
+				}
+				if got, want := form.Encode(), tt.wantForm.Encode(); got != want {
+					t.Errorf("form = %s, want %s", got, want)
+				}
+				writeJSON(w, 200, map[string]any{
+					"access_token": "access-1", "token_type": "bearer", "refresh_token": "refresh-2",
+					"expires_in": 3600, "scope": "all",
+				})
+			}))
+			defer srv.Close()
+			c := newClient(t, srv.URL+"/", newClock(), &sleeps{})
+
+			tok, err := tt.call(context.Background(), c)
+			if err != nil {
+				t.Fatalf("grant: %v", err)
+			}
+			want := auth.Token{AccessToken: "access-1", RefreshToken: "refresh-2", Issued: t0, Expiry: t0.Add(time.Hour), UserID: tt.wantUser}
+			if tok != want {
+				t.Errorf("token = %+v, want %+v", tok, want)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Errorf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+func TestClientTokenResponses(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		body       string
+		wantExpiry time.Time
+		wantKind   error // nil: success
+	}{
+		{"expires in an hour", 200, `{"access_token":"a","expires_in":3600}`, t0.Add(time.Hour), nil},
+		{"expires_in 0 never expires", 200, `{"access_token":"a","expires_in":0}`, time.Time{}, nil},
+		{"no expires_in never expires", 200, `{"access_token":"a"}`, time.Time{}, nil},
+		{"no access token", 200, `{"token_type":"bearer","expires_in":3600}`, time.Time{}, auth.ErrUnreachable},
+		{"not JSON", 200, `<html>gateway</html>`, time.Time{}, auth.ErrUnreachable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			tok, err := newClient(t, srv.URL, newClock(), &sleeps{}).ClientToken(context.Background())
+			if tt.wantKind != nil {
+				if !errors.Is(err, tt.wantKind) {
+					t.Errorf("err = %v, want %v", err, tt.wantKind)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ClientToken: %v", err)
+			}
+			if !tok.Expiry.Equal(tt.wantExpiry) || tok.Expiry.IsZero() != tt.wantExpiry.IsZero() {
+				t.Errorf("Expiry = %v, want %v", tok.Expiry, tt.wantExpiry)
+			}
+			if tt.wantExpiry.IsZero() && tok.Expired(t0.Add(1000*time.Hour)) {
+				t.Errorf("a token without expiry expires")
+			}
+		})
+	}
+}
+
+func TestClientRefusals(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int
+		body     any
+		call     func(ctx context.Context, c *auth.Client) error
+		wantKind error
+		wantCode string
+	}{
+		{
+			name: "client credentials refused", status: 401,
+			body:     map[string]any{"error": "invalid_client", "error_description": "Bad client credentials " + testClientSecret},
+			call:     func(ctx context.Context, c *auth.Client) error { _, err := c.ClientToken(ctx); return err },
+			wantKind: auth.ErrClientRejected, wantCode: "invalid_client",
+		},
+		{
+			name: "401 on a password grant is the client's fault", status: 401,
+			body: map[string]any{"error": "unauthorized"},
+			call: func(ctx context.Context, c *auth.Client) error {
+				_, err := c.PasswordToken(ctx, "fp-u", testPassword)
+				return err
+			},
+			wantKind: auth.ErrClientRejected, wantCode: "unauthorized",
+		},
+		{
+			name: "bad user credentials", status: 400,
+			body: map[string]any{"error": "invalid_grant", "error_description": "Bad credentials"},
+			call: func(ctx context.Context, c *auth.Client) error {
+				_, err := c.PasswordToken(ctx, "fp-u", testPassword)
+				return err
+			},
+			wantKind: auth.ErrRejected, wantCode: "invalid_grant",
+		},
+		{
+			name: "invalid refresh token", status: 400,
+			body:     map[string]any{"error": "invalid_grant"},
+			call:     func(ctx context.Context, c *auth.Client) error { _, err := c.RefreshToken(ctx, "r"); return err },
+			wantKind: auth.ErrRejected, wantCode: "invalid_grant",
+		},
+		{
+			name: "locked user", status: 423,
+			body: finAPIError("LOCKED", "user locked"),
+			call: func(ctx context.Context, c *auth.Client) error {
+				_, err := c.PasswordToken(ctx, "fp-u", testPassword)
+				return err
+			},
+			wantKind: auth.ErrIdentityConflict, wantCode: "LOCKED",
+		},
+		{
+			name: "create user refused", status: 422,
+			body: finAPIError("BAD_REQUEST", "password "+testPassword+" too weak"),
+			call: func(ctx context.Context, c *auth.Client) error {
+				_, err := c.CreateUser(ctx, "client-token", "fp-u", testPassword)
+				return err
+			},
+			wantKind: auth.ErrRejected, wantCode: "BAD_REQUEST",
+		},
+		{
+			name: "delete busy user", status: 423,
+			body:     finAPIError("LOCKED", "busy"),
+			call:     func(ctx context.Context, c *auth.Client) error { return c.DeleteUser(ctx, "user-token") },
+			wantKind: auth.ErrBusy, wantCode: "LOCKED",
+		},
+		{
+			name: "revoke refused", status: 403,
+			body:     finAPIError("FORBIDDEN", "no"),
+			call:     func(ctx context.Context, c *auth.Client) error { return c.Revoke(ctx, "client-token", "t", "") },
+			wantKind: auth.ErrRejected, wantCode: "FORBIDDEN",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				writeJSON(w, tt.status, tt.body)
+			}))
+			defer srv.Close()
+			err := tt.call(context.Background(), newClient(t, srv.URL, newClock(), &sleeps{}))
+			if !errors.Is(err, tt.wantKind) {
+				t.Fatalf("err = %v, want kind %v", err, tt.wantKind)
+			}
+			var e *auth.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err %T is not an *auth.Error", err)
+			}
+			if e.Status != tt.status || e.Code != tt.wantCode {
+				t.Errorf("Status, Code = %d, %q; want %d, %q", e.Status, e.Code, tt.status, tt.wantCode)
+			}
+			if e.RetryAfter != 0 {
+				t.Errorf("a refusal asks to retry after %v", e.RetryAfter)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Errorf("a 4xx was sent %d times, want once (no retry)", n)
+			}
+			checkNoSecrets(t, err)
+		})
+	}
+}
+
+func TestClientRetriesAndBacksOff(t *testing.T) {
+	var attempts atomic.Int64
+	var healthy atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		if healthy.Load() {
+			writeJSON(w, 200, map[string]any{"access_token": "a", "expires_in": 3600})
+			return
+		}
+		writeJSON(w, 503, finAPIError("UNEXPECTED_ERROR", "maintenance"))
+	}))
+	defer srv.Close()
+	clock := newClock()
+	sl := &sleeps{}
+	c := newClient(t, srv.URL, clock, sl)
+	ctx := context.Background()
+
+	_, err := c.ClientToken(ctx)
+	if !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	var e *auth.Error
+	if errors.As(err, &e) && (e.Status != 503 || e.Code != "UNEXPECTED_ERROR") {
+		t.Errorf("Status, Code = %d, %q; want 503, UNEXPECTED_ERROR", e.Status, e.Code)
+	}
+	if n := attempts.Load(); n != 3 {
+		t.Errorf("%d attempts, want 3", n)
+	}
+	if n := sl.count(); n != 2 {
+		t.Errorf("slept %d times between attempts, want 2", n)
+	}
+	for _, d := range sl.d {
+		if d <= 0 || d > time.Second {
+			t.Errorf("retry wait %v, want in (0, 1s]", d)
+		}
+	}
+	if ra := auth.RetryAfter(err); ra != time.Second {
+		t.Errorf("RetryAfter = %v, want 1s", ra)
+	}
+	checkNoSecrets(t, err)
+
+	// Within the back-off: no request at all, for any call.
+	clock.Set(t0.Add(500 * time.Millisecond))
+	calls := []func() error{
+		func() error { _, err := c.ClientToken(ctx); return err },
+		func() error { _, err := c.PasswordToken(ctx, "fp-u", testPassword); return err },
+		func() error { _, err := c.CreateUser(ctx, "ct", "fp-u", testPassword); return err },
+	}
+	for i, call := range calls {
+		err := call()
+		if !errors.Is(err, auth.ErrUnavailable) || auth.RetryAfter(err) != 500*time.Millisecond {
+			t.Errorf("call %d within back-off: %v (RetryAfter %v), want ErrUnavailable after 500ms", i, err, auth.RetryAfter(err))
+		}
+	}
+	if n := attempts.Load(); n != 3 {
+		t.Errorf("%d attempts after calls within the back-off, want still 3", n)
+	}
+
+	// After it: tried again, and the back-off doubles.
+	clock.Set(t0.Add(time.Second))
+	_, err = c.ClientToken(ctx)
+	if ra := auth.RetryAfter(err); !errors.Is(err, auth.ErrUnavailable) || ra != 2*time.Second {
+		t.Errorf("second failure: %v (RetryAfter %v), want ErrUnavailable, 2s", err, ra)
+	}
+	if n := attempts.Load(); n != 6 {
+		t.Errorf("%d attempts, want 6", n)
+	}
+
+	// Success resets the back-off.
+	healthy.Store(true)
+	clock.Set(t0.Add(3 * time.Second))
+	if _, err := c.ClientToken(ctx); err != nil {
+		t.Fatalf("ClientToken after recovery: %v", err)
+	}
+	healthy.Store(false)
+	_, err = c.ClientToken(ctx)
+	if ra := auth.RetryAfter(err); ra != time.Second {
+		t.Errorf("RetryAfter after a success and a new failure = %v, want 1s", ra)
+	}
+}
+
+func TestClientRetrySucceeds(t *testing.T) {
+	var attempts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !strings.Contains(string(body), "grant_type=client_credentials") {
+			t.Errorf("attempt %d sent body %q; a retry must resend the form", attempts.Load()+1, body)
+		}
+		if attempts.Add(1) == 1 {
+			w.WriteHeader(502)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"access_token": "a", "expires_in": 60})
+	}))
+	defer srv.Close()
+	tok, err := newClient(t, srv.URL, newClock(), &sleeps{}).ClientToken(context.Background())
+	if err != nil || tok.AccessToken != "a" {
+		t.Fatalf("ClientToken = %+v, %v; want a after one retry", tok, err)
+	}
+	if n := attempts.Load(); n != 2 {
+		t.Errorf("%d attempts, want 2", n)
+	}
+}
+
+func TestClientUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := srv.URL
+	srv.Close() // nothing listens there any more
+	sl := &sleeps{}
+	c := newClient(t, base, newClock(), sl)
+
+	_, err := c.PasswordToken(context.Background(), "fp-u", testPassword)
+	if !errors.Is(err, auth.ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+	if ra := auth.RetryAfter(err); ra <= 0 {
+		t.Errorf("RetryAfter = %v, want > 0", ra)
+	}
+	if n := sl.count(); n != 2 {
+		t.Errorf("slept %d times, want 2 (three attempts)", n)
+	}
+	var e *auth.Error
+	if errors.As(err, &e) && e.Status != 0 {
+		t.Errorf("Status = %d, want 0 (finAPI did not answer)", e.Status)
+	}
+	checkNoSecrets(t, err)
+}
+
+func TestClientDeadlineStopsRetrying(t *testing.T) {
+	var attempts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		w.WriteHeader(500)
+	}))
+	defer srv.Close()
+	clock := newClock()
+	c := newClient(t, srv.URL, clock, &sleeps{})
+	// A deadline (in the injected clock) shorter than any retry wait.
+	ctx, cancel := context.WithDeadline(context.Background(), t0.Add(10*time.Millisecond))
+	defer cancel()
+	ctx = deadlineOnly{ctx}
+	_, err := c.ClientToken(ctx)
+	if !errors.Is(err, auth.ErrUnavailable) {
+		t.Errorf("err = %v, want ErrUnavailable", err)
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("%d attempts, want 1 (no retry that cannot finish in time)", n)
+	}
+}
+
+// deadlineOnly reports its parent's deadline but never ends, so that a
+// deadline in the fake clock's past does not cancel the real request.
+type deadlineOnly struct{ context.Context }
+
+func (deadlineOnly) Done() <-chan struct{} { return nil }
+func (deadlineOnly) Err() error            { return nil }
+
+func TestClientCreateUser(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      int
+		body        any
+		wantCreated bool
+		wantErr     error
+	}{
+		{"created", 201, map[string]any{"id": "fp-u"}, true, nil},
+		{"exists", 422, finAPIError("ENTITY_EXISTS", "User with id fp-u already exists"), false, nil},
+		{"other 422", 422, finAPIError("BAD_REQUEST", "invalid id"), false, auth.ErrRejected},
+		{"client token refused", 401, finAPIError("UNAUTHORIZED_ACCESS", "invalid token"), false, auth.ErrRejected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPost || r.URL.Path != "/api/v2/users" {
+					t.Errorf("request %s %s, want POST /api/v2/users", r.Method, r.URL.Path)
+				}
+				if a := r.Header.Get("Authorization"); a != "Bearer client-token" {
+					t.Errorf("Authorization = %q, want Bearer client-token", a)
+				}
+				if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+					t.Errorf("Content-Type = %q, want application/json", ct)
+				}
+				var body struct {
+					ID       string `json:"id"`
+					Password string `json:"password"`
+				}
+				if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.ID != "fp-u" || body.Password != testPassword {
+					t.Errorf("body = %+v, %v; want id fp-u and the password", body, err)
+				}
+				writeJSON(w, tt.status, tt.body)
+			}))
+			defer srv.Close()
+			created, err := newClient(t, srv.URL, newClock(), &sleeps{}).CreateUser(context.Background(), "client-token", "fp-u", testPassword)
+			if created != tt.wantCreated {
+				t.Errorf("created = %v, want %v", created, tt.wantCreated)
+			}
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("err = %v, want %v", err, tt.wantErr)
+			}
+			checkNoSecrets(t, err)
+		})
+	}
+}
+
+func TestClientDeleteAndRevoke(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization")+" "+string(body))
+		mu.Unlock()
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, newClock(), &sleeps{})
+	ctx := context.Background()
+	if err := c.DeleteUser(ctx, "user-token"); err != nil {
+		t.Errorf("DeleteUser: %v", err)
+	}
+	if err := c.Revoke(ctx, "client-token", "refresh-1", ""); err != nil {
+		t.Errorf("Revoke: %v", err)
+	}
+	if err := c.Revoke(ctx, "client-token", "access-1", "access_token"); err != nil {
+		t.Errorf("Revoke with hint: %v", err)
+	}
+	want := []string{
+		"DELETE /api/v2/users Bearer user-token ",
+		"POST /api/v2/oauth/revoke Bearer client-token token=refresh-1",
+		"POST /api/v2/oauth/revoke Bearer client-token token=access-1&token_type_hint=access_token",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestClientBaseURLWithPath(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/finapi/api/v2/oauth/token" {
+			t.Errorf("path = %q, want /finapi/api/v2/oauth/token", r.URL.Path)
+		}
+		writeJSON(w, 200, map[string]any{"access_token": "a"})
+	}))
+	defer srv.Close()
+	if _, err := newClient(t, srv.URL+"/finapi/", newClock(), &sleeps{}).ClientToken(context.Background()); err != nil {
+		t.Errorf("ClientToken: %v", err)
+	}
+}
