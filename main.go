@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/finproxy/finproxy/admin"
 	"github.com/finproxy/finproxy/auth"
@@ -29,6 +30,7 @@ import (
 	"github.com/finproxy/finproxy/metrics"
 	"github.com/finproxy/finproxy/proxy"
 	"github.com/finproxy/finproxy/redact"
+	"github.com/finproxy/finproxy/tracing"
 )
 
 func main() {
@@ -48,7 +50,22 @@ func run(environ []string, stdout, stderr io.Writer) int {
 	// Every log line passes the redaction guard, whatever logger wrote it.
 	log := newLogger(cfg, redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret))
 
-	parts, err := build(cfg, log)
+	traced := tracing.Enabled(os.Getenv)
+	if traced {
+		shutdown, err := tracing.Setup(context.Background(), metrics.Version())
+		if err != nil {
+			log.Error().Err(err).Msg("cannot start tracing")
+			return 1
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			shutdown(ctx)
+		}()
+		log.Info().Msg("OpenTelemetry tracing on (OTEL_EXPORTER_OTLP_ENDPOINT)")
+	}
+
+	parts, err := build(cfg, log, traced)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
@@ -122,7 +139,9 @@ type parts struct {
 	ready        *atomic.Bool
 }
 
-func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
+// build makes finproxy's parts from cfg. With traced, the proxy handler and
+// every call to finAPI are instrumented with OpenTelemetry.
+func build(cfg *config.Config, log zerolog.Logger, traced bool) (*parts, error) {
 	keys, err := auth.NewKeys([]byte(cfg.IdentitySecret))
 	if err != nil {
 		return nil, err
@@ -136,7 +155,10 @@ func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
 	auditLog := log.With().Str("logger", "audit").Logger()
 	audit := auth.Audit{Log: &auditLog}
 
-	transport := proxy.NewTransport(cfg.UpstreamTimeout)
+	var transport http.RoundTripper = proxy.NewTransport(cfg.UpstreamTimeout)
+	if traced {
+		transport = otelhttp.NewTransport(transport)
+	}
 	httpClient := &http.Client{Transport: transport, Timeout: cfg.UpstreamTimeout}
 	access := &auth.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI}
 
@@ -187,6 +209,10 @@ func build(cfg *config.Config, log zerolog.Logger) (*parts, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if traced {
+		handler = otelhttp.NewHandler(handler, "finproxy",
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "finproxy " + r.Method }))
 	}
 
 	adminHandler := admin.Handler(admin.Config{Ready: []admin.Check{

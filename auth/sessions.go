@@ -7,10 +7,17 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/finproxy/finproxy/cache"
 )
+
+// tracer names the token acquisition spans; a no-op unless tracing is on.
+var tracer = otel.Tracer("github.com/finproxy/finproxy/auth")
 
 // Identity-conflict back-off: finAPI locks a user after a few failed logins,
 // so a session whose derived password is refused is not tried again for a
@@ -190,7 +197,16 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 	if stale.AccessToken != "" {
 		prev.RefreshToken, prev.UserID = stale.RefreshToken, stale.UserID
 	}
+	ctx, span := tracer.Start(ctx, "finproxy.token_acquisition", trace.WithAttributes(
+		attribute.Bool("finproxy.renewal", prev.AccessToken != "" || prev.RefreshToken != ""),
+		attribute.Bool("finproxy.ahead", ahead),
+		attribute.String("finproxy.session", s.Short()),
+	))
 	t, err := c.Source.SessionToken(ctx, s, prev)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 	if c.Hooks.Obtained != nil {
 		c.Hooks.Obtained(ctx, s, t, ahead, prev.AccessToken != "" || prev.RefreshToken != "", err)
 	}

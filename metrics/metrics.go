@@ -189,3 +189,6 @@ func buildVersion() string {
 	}
 	return "unknown"
 }
+
+// Version returns finproxy's version as finproxy_build_info reports it.
+func Version() string { return buildVersion() }
