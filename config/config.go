@@ -42,7 +42,8 @@ const (
 )
 
 // Config is finproxy's whole configuration. Field tags name the variable
-// without its FINPROXY_ prefix.
+// without its FINPROXY_ prefix; file:"true" marks those that also have a
+// <NAME>_FILE variant.
 type Config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
 	AdminAddr  string `env:"ADMIN_ADDR" envDefault:":9090"`
@@ -52,8 +53,8 @@ type Config struct {
 	// Routes are extra upstreams, "prefix=url,prefix=url".
 	Routes string `env:"ROUTES"`
 
-	ClientID     string `env:"CLIENT_ID"`
-	ClientSecret string `env:"CLIENT_SECRET" secret:"true"`
+	ClientID     string `env:"CLIENT_ID" file:"true"`
+	ClientSecret string `env:"CLIENT_SECRET" file:"true"`
 
 	Mode      string `env:"MODE" envDefault:"user"`
 	ProcessID string `env:"PROCESS_ID" envDefault:"USER_ONLY"`
@@ -61,13 +62,13 @@ type Config struct {
 	// Controller is used; the Process Controller does not say.
 	ProcessTokenTTL time.Duration `env:"PROCESS_TOKEN_TTL" envDefault:"1h"`
 
-	IdentitySecret string `env:"IDENTITY_SECRET" secret:"true"`
+	IdentitySecret string `env:"IDENTITY_SECRET" file:"true"`
 
 	SessionHeader string `env:"SESSION_HEADER" envDefault:"X-Session-Id"`
 	SessionAuth   string `env:"SESSION_AUTH" envDefault:"header"`
 
 	JWTJWKSURL    string `env:"JWT_JWKS_URL"`
-	JWTHMACSecret string `env:"JWT_HMAC_SECRET" secret:"true"`
+	JWTHMACSecret string `env:"JWT_HMAC_SECRET" file:"true"`
 	JWTIssuer     string `env:"JWT_ISSUER"`
 	JWTAudience   string `env:"JWT_AUDIENCE"`
 	JWTClaim      string `env:"JWT_CLAIM" envDefault:"sub"`
@@ -105,7 +106,7 @@ type Config struct {
 	SessionIdle time.Duration `env:"SESSION_IDLE" envDefault:"30m"`
 
 	Store    string `env:"STORE" envDefault:"memory"`
-	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" secret:"true"`
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" file:"true"`
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
@@ -130,7 +131,7 @@ func Load(environ []string) (*Config, error) {
 
 	// <NAME>_FILE: read before parsing so that the file wins over nothing
 	// and conflicts with a literal value.
-	for _, name := range secretVars() {
+	for _, name := range fileVars() {
 		full := Prefix + name
 		path, ok := vars[full+"_FILE"]
 		if !ok {
@@ -220,14 +221,14 @@ func fieldVars() map[string]string {
 	return m
 }
 
-// secretVars lists the variables (without prefix) that are secrets and so
-// also have a _FILE variant.
-func secretVars() []string {
+// fileVars lists the variables (without prefix) that can also be read from
+// a file named by <NAME>_FILE: every secret, and the client id.
+func fileVars() []string {
 	t := reflect.TypeFor[Config]()
 	var names []string
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if f.Tag.Get("secret") == "true" {
+		if f.Tag.Get("file") == "true" {
 			names = append(names, f.Tag.Get("env"))
 		}
 	}
