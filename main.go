@@ -27,6 +27,7 @@ import (
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/cache"
 	"github.com/finproxy/finproxy/config"
+	"github.com/finproxy/finproxy/jwtsession"
 	"github.com/finproxy/finproxy/metrics"
 	"github.com/finproxy/finproxy/proxy"
 	"github.com/finproxy/finproxy/redact"
@@ -65,11 +66,14 @@ func run(environ []string, stdout, stderr io.Writer) int {
 		log.Info().Msg("OpenTelemetry tracing on (OTEL_EXPORTER_OTLP_ENDPOINT)")
 	}
 
-	parts, err := build(cfg, log, traced)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	parts, err := build(ctx, cfg, log, traced)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
 	}
+	defer parts.close()
 
 	proxyLn, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -83,8 +87,6 @@ func run(environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	go parts.proveCredentials(ctx, log)
 
 	servers := []*http.Server{
@@ -137,11 +139,77 @@ type parts struct {
 	proxy, admin http.Handler
 	clientToken  *auth.ReuseToken
 	ready        *atomic.Bool
+	close        func() error // releases the store
+}
+
+// store is the token store with what main needs around it.
+type store struct {
+	cache.Store[auth.Token]
+	locker cache.Locker // nil: one replica, no cross-replica lock
+	ping   func(context.Context) error
+	len    func() int
+	close  func() error
+}
+
+// newStore builds the configured token store: memory, or Redis with an
+// in-memory L1, encrypted values and a cross-replica lock.
+func newStore(cfg *config.Config, keys *auth.Keys, log zerolog.Logger) (*store, error) {
+	if cfg.Store == config.StoreMemory {
+		mem := cache.NewMemory[auth.Token](time.Minute)
+		return &store{Store: mem, ping: mem.Ping, len: mem.Len, close: func() error { return nil }}, nil
+	}
+	cache.SetRedisLogger(log)
+	client, err := cache.ParseRedisURL(cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := cache.NewSealer(keys.StorageKey())
+	if err != nil {
+		return nil, err
+	}
+	l1 := cfg.L1TTL
+	if l1 == 0 {
+		l1 = -1 // RedisConfig: negative turns the L1 off
+	}
+	rs := cache.NewRedis[auth.Token](cache.RedisConfig{Client: client, Prefix: cfg.RedisPrefix, Sealer: sealer, L1TTL: l1, Log: log})
+	return &store{
+		Store:  rs,
+		locker: &cache.RedisLocker{Client: client, Prefix: cfg.RedisPrefix, TTL: cfg.LockTTL, Wait: cfg.LockWait},
+		ping:   rs.Ping,
+		len:    rs.Len,
+		close: func() error {
+			return errors.Join(rs.Close(), client.Close())
+		},
+	}, nil
+}
+
+// newVerifier returns the JWT check of jwt mode and its readiness check
+// (keys fetched), or nil and an always-ready check in header mode.
+func newVerifier(ctx context.Context, cfg *config.Config, log zerolog.Logger) (func(string) (string, error), admin.Check, error) {
+	if cfg.SessionAuth != config.SessionAuthJWT {
+		return nil, func(context.Context) error { return nil }, nil
+	}
+	v, err := jwtsession.New(ctx, jwtsession.Config{
+		JWKSURL:    cfg.JWTJWKSURL,
+		HMACSecret: []byte(cfg.JWTHMACSecret),
+		Issuer:     cfg.JWTIssuer,
+		Audience:   cfg.JWTAudience,
+		Claim:      cfg.JWTClaim,
+		Log:        log.With().Str("source", "jwt").Logger(),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	verify := func(raw string) (string, error) {
+		id, err := v.Verify(raw)
+		return id.Key, err
+	}
+	return verify, func(context.Context) error { return v.Ready() }, nil
 }
 
 // build makes finproxy's parts from cfg. With traced, the proxy handler and
 // every call to finAPI are instrumented with OpenTelemetry.
-func build(cfg *config.Config, log zerolog.Logger, traced bool) (*parts, error) {
+func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced bool) (*parts, error) {
 	keys, err := auth.NewKeys([]byte(cfg.IdentitySecret))
 	if err != nil {
 		return nil, err
@@ -167,12 +235,15 @@ func build(cfg *config.Config, log zerolog.Logger, traced bool) (*parts, error) 
 		Source:  auth.ClientCredentials{Client: access},
 		OnFirst: func() { ready.Store(true) },
 	}
-	store := cache.NewMemory[auth.Token](time.Minute)
-
-	m.SetSessions(store.Len)
+	st, err := newStore(cfg, keys, log)
+	if err != nil {
+		return nil, err
+	}
+	m.SetSessions(st.len)
 	sessions := &auth.Sessions{
 		Source:      &auth.UserLogin{Client: access, ClientToken: clientToken, Audit: audit},
-		Store:       store,
+		Store:       st.Store,
+		Locker:      st.locker,
 		Timeout:     cfg.UpstreamTimeout,
 		RenewBefore: cfg.RenewBefore,
 		Idle:        cfg.SessionIdle,
@@ -186,7 +257,12 @@ func build(cfg *config.Config, log zerolog.Logger, traced bool) (*parts, error) 
 		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Audit: audit}
 		sessions.NoRenewAhead = true
 	}
+	verify, jwtReady, err := newVerifier(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	handler, err := proxy.New(proxy.Config{
+		VerifyJWT:      verify,
 		AccessURL:      accessURL,
 		Routes:         routes,
 		Mode:           cfg.Mode,
@@ -223,13 +299,14 @@ func build(cfg *config.Config, log zerolog.Logger, traced bool) (*parts, error) 
 			return nil
 		},
 		func(ctx context.Context) error {
-			if err := store.Ping(ctx); err != nil {
+			if err := st.ping(ctx); err != nil {
 				return errors.New("token store unreachable")
 			}
 			return nil
 		},
+		jwtReady,
 	}, Metrics: m.Handler(), Pprof: cfg.Pprof})
-	return &parts{proxy: handler, admin: adminHandler, clientToken: clientToken, ready: ready}, nil
+	return &parts{proxy: handler, admin: adminHandler, clientToken: clientToken, ready: ready, close: st.close}, nil
 }
 
 // proveCredentials obtains the first client token in the background, so

@@ -54,6 +54,11 @@ type Sessions struct {
 	Source SessionSource
 	// Store keeps tokens by session hash. Required.
 	Store cache.Store[Token]
+	// Locker, if not nil, single-flights fetches across replicas that
+	// share the Store: the holder fetches, the others then find its token
+	// in the store. When the lock cannot be had (its backend is down, or
+	// the holder is too slow) the fetch goes on without it. Optional.
+	Locker cache.Locker
 	// Timeout bounds one fetch from finAPI, retries included. Required.
 	Timeout time.Duration
 	// RenewBefore is the share of a token's lifetime left when it is
@@ -82,6 +87,7 @@ type Sessions struct {
 	mu        sync.Mutex
 	conflicts map[string]conflict // by session ID
 	storeDown bool
+	lockDown  bool
 }
 
 type conflict struct {
@@ -136,9 +142,45 @@ func (c *Sessions) renewAhead(ctx context.Context, s Session) {
 	ch := c.group.DoChan(s.ID, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
 		defer cancel()
-		return c.obtain(fctx, s, true, Token{})
+		return c.locked(fctx, s, func(ctx context.Context) (Token, error) { return c.obtain(ctx, s, true, Token{}) })
 	})
 	go func() { <-ch }() // nobody waits; the flight's result lands in the store
+}
+
+// locked runs fetch holding the session's cross-replica lock, if there is
+// a Locker. fetch re-reads the store first, so a replica that waited uses
+// the holder's token.
+func (c *Sessions) locked(ctx context.Context, s Session, fetch func(context.Context) (Token, error)) (Token, error) {
+	if c.Locker == nil {
+		return fetch(ctx)
+	}
+	unlock, err := c.Locker.Lock(ctx, s.ID)
+	switch {
+	case err == nil:
+		c.lockHealth(nil)
+		defer unlock()
+	case errors.Is(err, cache.ErrLockUnavailable):
+		c.lockHealth(err) // degraded: fetch without the shared lock
+	case errors.Is(err, cache.ErrLockTimeout):
+		// The holder is slow or gone; its lock expires by itself.
+	default:
+		return Token{}, &Error{Op: "wait for token", Kind: ErrUnavailable, Err: err}
+	}
+	return fetch(ctx)
+}
+
+// lockHealth logs a change between a working and a failing lock once.
+func (c *Sessions) lockHealth(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err != nil && !c.lockDown:
+		c.lockDown = true
+		c.Log.Error().Err(err).Msg("cross-replica lock unavailable; fetching tokens without it (degraded)")
+	case err == nil && c.lockDown:
+		c.lockDown = false
+		c.Log.Info().Msg("cross-replica lock available again")
+	}
 }
 
 // flight runs fetch once per session at a time; waiters can give up with
@@ -147,7 +189,7 @@ func (c *Sessions) flight(ctx context.Context, s Session, fetch func(context.Con
 	ch := c.group.DoChan(s.ID, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
 		defer cancel()
-		return fetch(fctx)
+		return c.locked(fctx, s, fetch)
 	})
 	if c.Hooks.Waiting != nil {
 		c.Hooks.Waiting(1)

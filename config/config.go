@@ -107,6 +107,17 @@ type Config struct {
 
 	Store    string `env:"STORE" envDefault:"memory"`
 	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" file:"true"`
+	// RedisPrefix starts every key finproxy writes to Redis.
+	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"finproxy:"`
+	// L1TTL is how long a replica serves a token from memory without
+	// asking Redis: the bound on seeing another replica's logout while
+	// Redis pub/sub is down.
+	L1TTL time.Duration `env:"REDIS_L1_TTL" envDefault:"2s"`
+	// LockTTL and LockWait bound the cross-replica lock of a session's
+	// token fetch: how long a holder keeps it at most, and how long
+	// another replica waits for it before fetching without it.
+	LockTTL  time.Duration `env:"LOCK_TTL" envDefault:"30s"`
+	LockWait time.Duration `env:"LOCK_WAIT" envDefault:"30s"`
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
@@ -350,7 +361,18 @@ func (c *Config) validate() []error {
 	switch c.Store {
 	case StoreMemory:
 	case StoreRedis:
-		bad("STORE", "the redis store is not available in this version; use %q", StoreMemory)
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			bad("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+		}
+		if c.L1TTL < 0 || c.L1TTL > time.Minute {
+			bad("REDIS_L1_TTL", "must be between 0 and 1m, not %s", c.L1TTL)
+		}
+		if c.LockTTL < time.Second {
+			bad("LOCK_TTL", "must be at least 1s, not %s", c.LockTTL)
+		}
+		if c.LockWait < 0 {
+			bad("LOCK_WAIT", "must not be negative")
+		}
 	default:
 		bad("STORE", "must be %q or %q, not %q", StoreMemory, StoreRedis, c.Store)
 	}

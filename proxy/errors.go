@@ -22,6 +22,7 @@ const ReasonHeader = "X-Finproxy-Error"
 var (
 	errMissingSession   = errors.New("missing session")
 	errInvalidSession   = errors.New("invalid session")
+	errSessionRefused   = errors.New("session token refused")
 	errInvalidPath      = errors.New("invalid request path")
 	errRouteDenied      = errors.New("route needs a client token and is not forwarded")
 	errNoRoute          = errors.New("no route")
@@ -48,6 +49,7 @@ var table = []struct {
 }{
 	{errMissingSession, problem{401, "UNAUTHORIZED_ACCESS", "missing_session", "No session: send the session header"}},
 	{errInvalidSession, problem{400, "BAD_REQUEST", "invalid_session", "Malformed session"}},
+	{errSessionRefused, problem{401, "UNAUTHORIZED_ACCESS", "invalid_session", "Session token refused: expired, not yet valid, wrongly signed or for another issuer or audience"}},
 	{errInvalidPath, problem{400, "BAD_REQUEST", "invalid_path", "Request path with dot segments, encoded slashes, double encoding or path parameters is refused"}},
 	{errRouteDenied, problem{403, "FORBIDDEN", "route_denied", "This endpoint needs the client token and is not available through finproxy"}},
 	{errNoRoute, problem{404, "UNKNOWN_ENTITY", "no_route", "No such endpoint"}},

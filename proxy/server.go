@@ -41,6 +41,9 @@ type Config struct {
 	SessionHeader string
 	// Keys hashes sessions. Required.
 	Keys *auth.Keys
+	// VerifyJWT turns on jwt sessions (see SessionConfig.Verify).
+	// Optional. Default: header sessions.
+	VerifyJWT func(raw string) (identity string, err error)
 	// Tokens supplies the sessions' tokens. Required.
 	Tokens Tokens
 	// Lifecycle carries out logout and deletion. Required.
@@ -105,7 +108,7 @@ func New(c Config) (http.Handler, error) {
 	if c.SessionHeader == "" {
 		c.SessionHeader = DefaultSessionConfig.Header
 	}
-	sessionMW, err := SessionConfig{Header: c.SessionHeader, Keys: c.Keys}.ToMiddleware()
+	sessionMW, err := SessionConfig{Header: c.SessionHeader, Keys: c.Keys, Verify: c.VerifyJWT}.ToMiddleware()
 	if err != nil {
 		return nil, err
 	}

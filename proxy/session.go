@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"errors"
+	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -26,6 +28,11 @@ type SessionConfig struct {
 	Header string
 	// Keys hashes sessions and derives their identities. Required.
 	Keys *auth.Keys
+	// Verify, if not nil, turns on jwt mode: the header's value (or, when
+	// the header is absent, the bearer token of Authorization) is a JWT,
+	// and Verify returns the app user it names (issuer plus subject) or
+	// an error. Optional. Default: header mode, an opaque session id.
+	Verify func(raw string) (identity string, err error)
 }
 
 // DefaultSessionConfig is the default session middleware configuration.
@@ -52,19 +59,51 @@ func (c SessionConfig) ToMiddleware() (echo.MiddlewareFunc, error) {
 			if c.Skipper(ec) {
 				return next(ec)
 			}
-			vals := ec.Request().Header.Values(c.Header)
+			r := ec.Request()
+			vals := r.Header.Values(c.Header)
+			if c.Verify != nil {
+				return c.jwt(r, vals, next, ec)
+			}
 			switch {
 			case len(vals) == 0 || vals[0] == "":
 				return errMissingSession
 			case len(vals) > 1 || !validSession(vals[0]):
 				return errInvalidSession
 			}
-			st := stateOf(ec.Request())
+			st := stateOf(r)
 			st.session = c.Keys.Session(vals[0])
 			st.hasSession = true
 			return next(ec)
 		}
 	}, nil
+}
+
+// jwt handles a request in jwt mode: the JWT comes from the session header
+// or, without one, from Authorization: Bearer. A refused token is 401.
+func (c SessionConfig) jwt(r *http.Request, vals []string, next echo.HandlerFunc, ec echo.Context) error {
+	var raw string
+	switch {
+	case len(vals) > 1:
+		return errSessionRefused
+	case len(vals) == 1 && vals[0] != "":
+		raw = vals[0]
+	default:
+		a := r.Header.Get("Authorization")
+		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			raw = strings.TrimSpace(a[7:])
+		}
+	}
+	if raw == "" {
+		return errMissingSession
+	}
+	id, err := c.Verify(raw)
+	if err != nil {
+		return errors.Join(errSessionRefused, err)
+	}
+	st := stateOf(r)
+	st.session = c.Keys.Session(id)
+	st.hasSession = true
+	return next(ec)
 }
 
 // validSession accepts 16 to 512 characters of [A-Za-z0-9._~+/=-].

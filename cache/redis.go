@@ -1,0 +1,411 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gocache "github.com/patrickmn/go-cache"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// DefaultRedisPrefix starts every key a Redis store or RedisLocker writes
+// when no prefix is configured.
+const DefaultRedisPrefix = "finproxy:"
+
+// DefaultL1TTL is how long a Redis store serves a value from its in-process
+// L1 without asking Redis, when RedisConfig.L1TTL is zero.
+const DefaultL1TTL = 2 * time.Second
+
+// RedisConfig configures a Redis store.
+type RedisConfig struct {
+	// Client talks to Redis: a single node, Sentinel or Cluster (see
+	// ParseRedisURL). The store does not close it. Required.
+	Client redis.UniversalClient
+	// Prefix starts every key and the invalidation channel, so that
+	// several deployments can share one Redis. Optional. Default value
+	// DefaultRedisPrefix.
+	Prefix string
+	// Sealer encrypts and authenticates values at rest. Required.
+	Sealer *Sealer
+	// L1TTL is how long a value read or written by this replica is served
+	// from process memory without asking Redis. It is the staleness bound
+	// when invalidations are lost (see Redis). Optional. Default value
+	// DefaultL1TTL; negative turns the L1 off.
+	L1TTL time.Duration
+	// NoStaleOnError stops the store from serving an L1 copy older than
+	// L1TTL while Redis cannot answer. Optional. Default false: during a
+	// Redis outage a value this replica holds is served until its own
+	// time to live ends.
+	NoStaleOnError bool
+	// Log receives Redis outages and unreadable entries, each once per
+	// episode or kind; never values or keys. Optional. Default value: no
+	// logging.
+	Log zerolog.Logger
+}
+
+// Redis is a Store shared by all replicas through Redis, with a short-lived
+// in-process L1 (go-cache) in front, so that the hot path costs no network
+// round trip for a value the replica already holds.
+//
+// At rest, a value is JSON, sealed with the Sealer under its key (AES-GCM,
+// key version in the value); the key is the prefix and the caller's key
+// (a keyed hash of the session; the store does not hash), and every key
+// has a time to live, so Redis never grows without bound. An entry that
+// does not open or decode is a miss, logged once per kind.
+//
+// Staleness: Set and Delete publish the key on the channel prefix +
+// "invalidate", and every replica drops its L1 copy when it hears it.
+// Another replica's logout is therefore honoured at once while pub/sub
+// works, and within L1TTL at most when it does not (a lost message, a
+// broken subscription); after the subscription reconnects the L1 is
+// flushed. With NoStaleOnError unset, a replica that cannot reach Redis at
+// all keeps serving its own L1 copies past L1TTL (availability over
+// freshness; such a token is still refused by finAPI once revoked, which
+// makes finproxy drop it).
+//
+// Redis trouble: Set and Delete update the L1 and return the error; Get
+// returns an error only when the L1 cannot answer either. The first
+// failure and the recovery are logged, not every request; go-redis
+// reconnects by itself. Ping reports the outage (for readiness).
+type Redis[V any] struct {
+	client   redis.UniversalClient
+	sealer   *Sealer
+	prefix   string
+	channel  string
+	l1TTL    time.Duration // <= 0: no L1
+	stale    bool          // serve old L1 copies while Redis fails
+	log      zerolog.Logger
+	id       string // names this replica's invalidations
+	l1       *gocache.Cache
+	seed     maphash.Seed
+	stripes  [64]stripe
+	down     atomic.Bool
+	warned   sync.Map // kind → struct{}: unreadable entries logged once
+	pubsub   *redis.PubSub
+	done     chan struct{} // closed when subscribe returns
+	ready    chan struct{} // closed when first subscribed
+	closeOne sync.Once
+}
+
+// A stripe orders L1 writes for the keys that hash to it: a Redis read
+// that raced with an invalidation or a local write must not refill the L1
+// with what it read.
+type stripe struct {
+	mu  sync.Mutex
+	gen uint64
+}
+
+// l1Entry is a value in the L1: served without asking Redis until fresh,
+// and, while Redis fails, until go-cache expires it with the value's own
+// time to live.
+type l1Entry[V any] struct {
+	v     V
+	fresh time.Time
+}
+
+var _ Store[int] = (*Redis[int])(nil)
+
+// NewRedis returns a Redis store and starts its invalidation subscriber;
+// Close stops it. It panics when Client or Sealer is nil.
+func NewRedis[V any](cfg RedisConfig) *Redis[V] {
+	if cfg.Client == nil || cfg.Sealer == nil {
+		panic("cache: NewRedis needs a Client and a Sealer")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultRedisPrefix
+	}
+	if cfg.L1TTL == 0 {
+		cfg.L1TTL = DefaultL1TTL
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	r := &Redis[V]{
+		client:  cfg.Client,
+		sealer:  cfg.Sealer,
+		prefix:  cfg.Prefix,
+		channel: cfg.Prefix + "invalidate",
+		l1TTL:   cfg.L1TTL,
+		stale:   !cfg.NoStaleOnError,
+		log:     cfg.Log,
+		id:      hex.EncodeToString(id[:]),
+		seed:    maphash.MakeSeed(),
+		done:    make(chan struct{}),
+		ready:   make(chan struct{}),
+	}
+	if r.l1TTL > 0 {
+		r.l1 = gocache.New(gocache.NoExpiration, max(r.l1TTL, time.Minute))
+	}
+	r.pubsub = r.client.Subscribe(context.Background()) // dials later, in subscribe
+	go r.subscribe()
+	return r
+}
+
+// Get implements Store. The L1 is consulted first; a value it holds fresh
+// is returned without asking Redis, and a value it holds past L1TTL is
+// returned when Redis cannot answer (unless NoStaleOnError).
+func (r *Redis[V]) Get(ctx context.Context, key string) (V, bool, error) {
+	var zero V
+	var held *l1Entry[V]
+	if r.l1 != nil {
+		if x, ok := r.l1.Get(key); ok {
+			held = x.(*l1Entry[V])
+			if time.Now().Before(held.fresh) {
+				return held.v, true, nil
+			}
+		}
+	}
+	s := r.stripe(key)
+	gen := s.load()
+
+	rkey := r.prefix + key
+	var get *redis.StringCmd
+	var pttl *redis.DurationCmd
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, rkey)
+		pttl = p.PTTL(ctx, rkey)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		r.health(err)
+		if held != nil && r.stale {
+			return held.v, true, nil
+		}
+		return zero, false, errorf("get", err)
+	}
+	r.health(nil)
+	sealed, err := get.Bytes()
+	if err != nil { // redis.Nil: missing or expired
+		r.forget(s, key)
+		return zero, false, nil
+	}
+	v, err := r.decode(rkey, sealed)
+	if err != nil {
+		r.forget(s, key)
+		return zero, false, nil
+	}
+	if ttl := pttl.Val(); ttl > 0 {
+		r.fill(s, gen, key, v, ttl)
+	}
+	return v, true, nil
+}
+
+// Set implements Store. The value lands in the L1 even when Redis fails,
+// so that this replica keeps the token it just obtained.
+func (r *Redis[V]) Set(ctx context.Context, key string, v V, ttl time.Duration) error {
+	if ttl <= 0 {
+		return r.Delete(ctx, key)
+	}
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return errorf("encode", err)
+	}
+	rkey := r.prefix + key
+	sealed := r.sealer.Seal(rkey, plain)
+	s := r.stripe(key)
+	s.mu.Lock()
+	s.gen++
+	r.keep(key, v, ttl)
+	s.mu.Unlock()
+
+	var set *redis.StatusCmd
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.Set(ctx, rkey, sealed, ttl)
+		p.Publish(ctx, r.channel, r.id+" "+key)
+		return nil
+	})
+	if set != nil && set.Err() == nil {
+		err = nil // a lost invalidation is bounded by L1TTL
+	}
+	r.health(err)
+	return errorf("set", err)
+}
+
+// Delete implements Store.
+func (r *Redis[V]) Delete(ctx context.Context, key string) error {
+	r.forget(r.stripe(key), key)
+	var del *redis.IntCmd
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		del = p.Del(ctx, r.prefix+key)
+		p.Publish(ctx, r.channel, r.id+" "+key)
+		return nil
+	})
+	if del != nil && del.Err() == nil {
+		err = nil
+	}
+	r.health(err)
+	return errorf("delete", err)
+}
+
+// Ping reports whether Redis answers, for readiness checks.
+func (r *Redis[V]) Ping(ctx context.Context) error {
+	return errorf("ping", r.client.Ping(ctx).Err())
+}
+
+// Len returns the number of L1 entries, expired ones not yet swept
+// included. Unless NoStaleOnError, entries stay (not fresh) for their
+// whole time to live, so Len counts the sessions this replica served
+// recently, as a Memory store's Len would.
+func (r *Redis[V]) Len() int {
+	if r.l1 == nil {
+		return 0
+	}
+	return r.l1.ItemCount()
+}
+
+// Close stops the invalidation subscriber; it does not close the Client.
+// The store still works afterwards, with L1TTL as its only staleness
+// bound.
+func (r *Redis[V]) Close() error {
+	var err error
+	r.closeOne.Do(func() {
+		err = r.pubsub.Close()
+		<-r.done
+	})
+	return errorf("close", err)
+}
+
+// subscribe drops the L1 copies that other replicas invalidate until the
+// subscription is closed. A resubscription (after a reconnect) may have
+// missed messages, so it flushes the L1.
+func (r *Redis[V]) subscribe() {
+	defer close(r.done)
+	// A failed first attempt is retried by go-redis, which keeps the
+	// channel and resubscribes when it reconnects.
+	_ = r.pubsub.Subscribe(context.Background(), r.channel)
+	ch := r.pubsub.ChannelWithSubscriptions(redis.WithChannelHealthCheckInterval(time.Second))
+	subscribed := false
+	for m := range ch {
+		switch m := m.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			if subscribed && r.l1 != nil {
+				r.flush()
+				r.log.Info().Msg("cache: redis invalidation channel resubscribed; L1 flushed")
+			}
+			if !subscribed {
+				close(r.ready)
+			}
+			subscribed = true
+		case *redis.Message:
+			from, key, ok := strings.Cut(m.Payload, " ")
+			if ok && from != r.id {
+				r.forget(r.stripe(key), key)
+			}
+		}
+	}
+}
+
+// fill stores v, read from Redis with ttl left, in the L1, unless the key
+// was invalidated or written since gen was loaded.
+func (r *Redis[V]) fill(s *stripe, gen uint64, key string, v V, ttl time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen == gen {
+		r.keep(key, v, ttl)
+	}
+}
+
+// keep puts v, valid for ttl, in the L1: fresh for L1TTL at most, and kept
+// for all of ttl when it may be served while Redis fails. The caller holds
+// the key's stripe.
+func (r *Redis[V]) keep(key string, v V, ttl time.Duration) {
+	if r.l1 == nil {
+		return
+	}
+	fresh := min(r.l1TTL, ttl)
+	life := fresh
+	if r.stale {
+		life = ttl
+	}
+	r.l1.Set(key, &l1Entry[V]{v: v, fresh: time.Now().Add(fresh)}, life)
+}
+
+// forget drops key from the L1 and keeps racing reads from refilling it.
+func (r *Redis[V]) forget(s *stripe, key string) {
+	s.mu.Lock()
+	s.gen++
+	if r.l1 != nil {
+		r.l1.Delete(key)
+	}
+	s.mu.Unlock()
+}
+
+func (r *Redis[V]) flush() {
+	for i := range r.stripes {
+		r.stripes[i].mu.Lock()
+	}
+	for i := range r.stripes {
+		r.stripes[i].gen++
+	}
+	r.l1.Flush()
+	for i := range r.stripes {
+		r.stripes[i].mu.Unlock()
+	}
+}
+
+func (r *Redis[V]) stripe(key string) *stripe {
+	return &r.stripes[maphash.String(r.seed, key)%uint64(len(r.stripes))]
+}
+
+func (s *stripe) load() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// decode opens and decodes a stored value; failures are logged once per
+// kind, without the value or key.
+func (r *Redis[V]) decode(rkey string, sealed []byte) (V, error) {
+	var v V
+	plain, err := r.sealer.Open(rkey, sealed)
+	if err == nil {
+		if err = json.Unmarshal(plain, &v); err != nil {
+			err = errors.New("cache: stored value does not decode")
+		}
+	}
+	if err != nil {
+		if _, seen := r.warned.LoadOrStore(err.Error(), struct{}{}); !seen {
+			r.log.Warn().Err(err).Msg("cache: unreadable redis entry treated as a miss (corrupted, or sealed with a key this replica lacks); logged once per kind")
+		}
+	}
+	return v, err
+}
+
+// health logs the first failure of Redis and its recovery, once each.
+func (r *Redis[V]) health(err error) {
+	if err != nil && !isRedisFailure(err) {
+		return
+	}
+	switch {
+	case err != nil && r.down.CompareAndSwap(false, true):
+		r.log.Error().Err(err).Msg("cache: redis failing; serving from L1 and without shared state")
+	case err == nil && r.down.CompareAndSwap(true, false):
+		r.log.Info().Msg("cache: redis answering again")
+	}
+}
+
+// isRedisFailure tells an unreachable or failing Redis from a caller that
+// gave up.
+func isRedisFailure(err error) bool {
+	return !errors.Is(err, context.Canceled)
+}
+
+// errorf wraps a Redis error for op; nil stays nil.
+func errorf(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("cache: redis %s: %w", op, err)
+}

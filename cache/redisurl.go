@@ -1,0 +1,113 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Timeouts ParseRedisURL uses unless the URL sets its own: a Redis outage
+// should cost a request about a second before finproxy goes on degraded,
+// not go-redis's 5s per attempt and five dials per connection.
+const (
+	defaultDialTimeout = 2 * time.Second
+	defaultIOTimeout   = time.Second
+)
+
+// ParseRedisURL returns a client for a Redis URL (FINPROXY_REDIS_URL), in
+// exactly the forms go-redis v9 parses:
+//
+//	redis://[user:password@]host[:port][/db][?option=value…]   one node
+//	rediss://…                                                 the same over TLS
+//	unix://[user:password@]/path/to/socket[?db=n&…]            a unix socket
+//	redis[s]://[user:password@]host:port?addr=host2:port[&addr=…]
+//	    Cluster: every address is a seed node
+//	redis[s]://[user:password@]sentinel:port[/db]?master_name=name[&addr=sentinel2:port…][&username=u&password=p]
+//	    Sentinel: the user info authenticates to the sentinels; username and
+//	    password parameters to the master
+//
+// Options are go-redis's field names in snake case (dial_timeout,
+// read_timeout, pool_size, max_retries, skip_verify…); an unknown one is an
+// error. Unless the URL sets them (where go-redis lets it), dial_timeout
+// is 2s, a connection is dialled once per attempt (dialer_retries=1),
+// read_timeout and write_timeout are 1s, and context deadlines are
+// honoured (context_timeout_enabled). Errors never contain a password.
+func ParseRedisURL(raw string) (redis.UniversalClient, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole URL, password included
+		}
+		return nil, fmt.Errorf("cache: invalid redis URL: %w", err)
+	}
+	q := u.Query()
+	fail := func(err error) (redis.UniversalClient, error) {
+		return nil, fmt.Errorf("cache: redis URL %s: %w", redactURL(u), err)
+	}
+	t := timeouts{dial: !q.Has("dial_timeout"), dials: !q.Has("dialer_retries"), read: !q.Has("read_timeout"), write: !q.Has("write_timeout"), ctx: !q.Has("context_timeout_enabled")}
+	switch {
+	case strings.Contains(u.Scheme, "+"):
+		return fail(fmt.Errorf("scheme %q is not supported; for Sentinel use redis://sentinel:port?master_name=name&addr=sentinel2:port", u.Scheme))
+	case q.Has("master_name"):
+		o, err := redis.ParseFailoverURL(raw)
+		if err != nil {
+			return fail(err)
+		}
+		t.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		return redis.NewFailoverClient(o), nil
+	case q.Has("addr"):
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+			return fail(errors.New("a cluster has no databases but database 0"))
+		}
+		o, err := redis.ParseClusterURL(raw)
+		if err != nil {
+			return fail(err)
+		}
+		t.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		return redis.NewClusterClient(o), nil
+	default:
+		o, err := redis.ParseURL(raw)
+		if err != nil {
+			return fail(err)
+		}
+		t.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		return redis.NewClient(o), nil
+	}
+}
+
+// timeouts records which of ParseRedisURL's defaults the URL left to it.
+type timeouts struct{ dial, dials, read, write, ctx bool }
+
+func (t timeouts) apply(dial *time.Duration, dials *int, read, write *time.Duration, ctx *bool) {
+	if t.dial {
+		*dial = defaultDialTimeout
+	}
+	if t.dials {
+		*dials = 1
+	}
+	if t.read {
+		*read = defaultIOTimeout
+	}
+	if t.write {
+		*write = defaultIOTimeout
+	}
+	if t.ctx {
+		*ctx = true
+	}
+}
+
+// redactURL is u for error messages: without the user info's password or
+// a password parameter (Sentinel's master password).
+func redactURL(u *url.URL) string {
+	c := *u
+	if q := c.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
+}
