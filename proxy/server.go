@@ -172,6 +172,14 @@ func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := checkPath(r.URL); err != nil {
 			return err
 		}
+		switch {
+		case r.Method == http.MethodConnect || r.Method == http.MethodTrace:
+			return errMethodNotAllowed
+		case r.Header.Get("Upgrade") != "":
+			// No finAPI service speaks WebSocket or h2c; an upgraded
+			// connection would be a tunnel past route denial.
+			return errUpgradeRefused
+		}
 		st := stateOf(r)
 		rt, rest := s.router.match(r.URL.EscapedPath())
 		if rt == nil {
