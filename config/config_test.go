@@ -256,6 +256,44 @@ func TestLoadProblems(t *testing.T) {
 			wantVars: []string{"FINPROXY_SESSION_HEADER"},
 		},
 		{
+			name:     "jwt without a key source",
+			set:      map[string]string{"FINPROXY_SESSION_AUTH": "jwt"},
+			wantVars: []string{"FINPROXY_JWT_JWKS_URL"},
+		},
+		{
+			name:     "jwt with both key sources",
+			set:      map[string]string{"FINPROXY_SESSION_AUTH": "jwt", "FINPROXY_JWT_JWKS_URL": "https://idp.example.com/jwks", "FINPROXY_JWT_HMAC_SECRET": strings.Repeat("h", 32)},
+			wantVars: []string{"FINPROXY_JWT_HMAC_SECRET"},
+		},
+		{
+			name:     "jwt hmac secret too short",
+			set:      map[string]string{"FINPROXY_SESSION_AUTH": "jwt", "FINPROXY_JWT_HMAC_SECRET": "short-secret"},
+			wantVars: []string{"FINPROXY_JWT_HMAC_SECRET"},
+		},
+		{
+			name:     "jwks url not http",
+			set:      map[string]string{"FINPROXY_SESSION_AUTH": "jwt", "FINPROXY_JWT_JWKS_URL": "file:///etc/jwks.json"},
+			wantVars: []string{"FINPROXY_JWT_JWKS_URL"},
+		},
+		{
+			name: "edge settings",
+			set: map[string]string{
+				"FINPROXY_CORS_ORIGINS":     "https://app.example.com,*",
+				"FINPROXY_TRUSTED_PROXIES":  "10.0.0.0/8,not-an-ip",
+				"FINPROXY_MAX_BODY_BYTES":   "-1",
+				"FINPROXY_MAX_HEADER_BYTES": "100",
+				"FINPROXY_RATE_SESSION":     "-1",
+				"FINPROXY_RATE_IP":          "5",
+				"FINPROXY_RATE_IP_BURST":    "0",
+			},
+			wantVars: []string{"FINPROXY_CORS_ORIGINS", "FINPROXY_MAX_BODY_BYTES", "FINPROXY_MAX_HEADER_BYTES", "FINPROXY_RATE_IP_BURST", "FINPROXY_RATE_SESSION", "FINPROXY_TRUSTED_PROXIES"},
+		},
+		{
+			name:     "redis store with a bad URL",
+			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_REDIS_URL": "http://127.0.0.1:6379", "FINPROXY_LOCK_TTL": "10ms"},
+			wantVars: []string{"FINPROXY_LOCK_TTL", "FINPROXY_REDIS_URL"},
+		},
+		{
 			name:     "access URL with credentials",
 			set:      map[string]string{"FINPROXY_ACCESS_URL": "https://user:pw@sandbox.finapi.io"},
 			wantVars: []string{"FINPROXY_ACCESS_URL"},
