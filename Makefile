@@ -29,8 +29,11 @@ test: vet
 	@./scripts/ensure-redis.sh
 	$(GO) test -race -count=1 -timeout 9m ./...
 
+# bench: the Go benchmarks, then the wrk load benchmark on loopback (bare
+# ReverseProxy vs finproxy; see scripts/bench-proxy.sh for its knobs).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./scripts/bench-proxy.sh
 
 clean:
 	rm -rf bin

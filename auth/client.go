@@ -2,8 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // ClientCredentials is a TokenSource of client tokens (the
@@ -20,18 +24,22 @@ func (s ClientCredentials) Token(ctx context.Context) (Token, error) {
 }
 
 // ReuseToken caches the token of a TokenSource until shortly before it
-// expires. Callers that need a token at the same time share one fetch.
+// expires. Callers that need a new token at the same time share one fetch,
+// and each can give up waiting with its own context.
 type ReuseToken struct {
 	// Source obtains new tokens. Required.
 	Source TokenSource
+	// Timeout bounds one fetch. Optional. Default 30s.
+	Timeout time.Duration
 	// Now is the clock. If nil, time.Now is used.
 	Now Clock
 	// OnFirst, if not nil, is called once, after the first token was
 	// obtained (readiness: the client credentials are proven).
 	OnFirst func()
 
-	mu    sync.Mutex // held while fetching: callers wait for one fetch
+	mu    sync.Mutex
 	tok   Token
+	group singleflight.Group
 	first sync.Once
 }
 
@@ -40,20 +48,39 @@ var _ TokenSource = (*ReuseToken)(nil)
 // Token implements TokenSource.
 func (r *ReuseToken) Token(ctx context.Context) (Token, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	if !r.tok.Expired(now.Add(safetyMargin(r.tok))) {
-		return r.tok, nil
+	t := r.tok
+	r.mu.Unlock()
+	if !t.Expired(r.now().Add(safetyMargin(t))) {
+		return t, nil
 	}
-	t, err := r.Source.Token(ctx)
-	if err != nil {
-		return Token{}, err
+	ch := r.group.DoChan("", func() (any, error) {
+		timeout := r.Timeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		t, err := r.Source.Token(fctx)
+		if err != nil {
+			return Token{}, err
+		}
+		r.mu.Lock()
+		r.tok = t
+		r.mu.Unlock()
+		if r.OnFirst != nil {
+			r.first.Do(r.OnFirst)
+		}
+		return t, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return Token{}, res.Err
+		}
+		return res.Val.(Token), nil
+	case <-ctx.Done():
+		return Token{}, &Error{Op: "wait for client token", Kind: ErrUnavailable, Err: ctx.Err()}
 	}
-	r.tok = t
-	if r.OnFirst != nil {
-		r.first.Do(r.OnFirst)
-	}
-	return t, nil
 }
 
 // Invalidate drops the cached token if it is still t (finAPI refused it).
@@ -63,6 +90,24 @@ func (r *ReuseToken) Invalidate(t Token) {
 		r.tok = Token{}
 	}
 	r.mu.Unlock()
+}
+
+// With calls fn with the cached token; when finAPI refuses that token
+// (401), it fetches a new one and calls fn once more.
+func (r *ReuseToken) With(ctx context.Context, fn func(token string) error) error {
+	for attempt := 0; ; attempt++ {
+		t, err := r.Token(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(t.AccessToken)
+		var e *Error
+		if attempt == 0 && errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+			r.Invalidate(t)
+			continue
+		}
+		return err
+	}
 }
 
 func (r *ReuseToken) now() time.Time {

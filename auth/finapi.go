@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -210,9 +211,10 @@ func (c *Client) refusal(op string, r *response) error {
 }
 
 type response struct {
-	status int
-	code   string // finAPI error code or OAuth error
-	body   []byte
+	status     int
+	code       string // finAPI error code or OAuth error
+	body       []byte
+	retryAfter time.Duration // Retry-After in seconds, if finAPI sent one
 }
 
 // do sends the request built by newReq, retrying network errors and 5xx
@@ -248,12 +250,23 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 		}
 		req = req.WithContext(ctx)
 		resp, err := c.send(req)
-		if err == nil && resp.status < 500 {
+		if err == nil && resp.status < 500 && resp.status != http.StatusTooManyRequests {
 			c.succeeded()
 			return resp, nil
 		}
+		if err == nil && resp.status == http.StatusTooManyRequests {
+			// finAPI rate-limits us: retrying now makes it worse.
+			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code}
+			last.RetryAfter = c.failed(resp.retryAfter)
+			return nil, last
+		}
 		if err != nil {
 			last = &Error{Op: op, Kind: ErrUnreachable, Err: err}
+			if errors.Is(ctx.Err(), context.Canceled) {
+				// The caller gave up: no verdict on finAPI, no back-off.
+				last.Kind = ErrUnavailable
+				return nil, last
+			}
 			if ctx.Err() != nil {
 				last.Kind = ErrUnavailable // our own budget ran out: finAPI is too slow
 				break
@@ -262,7 +275,7 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code}
 		}
 	}
-	last.RetryAfter = c.failed()
+	last.RetryAfter = c.failed(0)
 	return nil, last
 }
 
@@ -287,6 +300,9 @@ func (c *Client) send(req *http.Request) (*response, error) {
 		return nil, fmt.Errorf("reading answer from %s: %w", req.URL.Host, err)
 	}
 	r := &response{status: resp.StatusCode, body: body}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		r.retryAfter = time.Duration(secs) * time.Second
+	}
 	if resp.StatusCode >= 400 {
 		var ae apiError
 		if json.Unmarshal(body, &ae) == nil {
@@ -305,8 +321,9 @@ func (c *Client) backedOff() time.Duration {
 	return c.downUntil.Sub(c.now())
 }
 
-// failed starts or extends the back-off and returns its length.
-func (c *Client) failed() time.Duration {
+// failed starts or extends the back-off, for at least atLeast (finAPI's
+// Retry-After), and returns its length.
+func (c *Client) failed(atLeast time.Duration) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -315,8 +332,9 @@ func (c *Client) failed() time.Duration {
 	case c.backoff < backoffCap:
 		c.backoff = min(backoffCap, 2*c.backoff)
 	}
-	c.downUntil = c.now().Add(c.backoff)
-	return c.backoff
+	wait := max(c.backoff, min(atLeast, 5*time.Minute))
+	c.downUntil = c.now().Add(wait)
+	return wait
 }
 
 func (c *Client) succeeded() {

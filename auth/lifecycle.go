@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Lifecycle carries out the session endpoints: warm-up, logout and
@@ -22,8 +23,12 @@ type Lifecycle struct {
 }
 
 // Logout revokes the session's tokens at finAPI and forgets them; the finAPI
-// user stays. A session without a cached token has nothing to revoke.
+// user stays. A session without a cached token has nothing to revoke. The
+// work goes on if the caller hangs up: it is cut short only by the
+// sessions' timeout.
 func (l *Lifecycle) Logout(ctx context.Context, s Session) error {
+	ctx, cancel := l.detach(ctx)
+	defer cancel()
 	t, ok := l.Sessions.Cached(ctx, s)
 	if ok {
 		if err := l.revoke(ctx, t); err != nil {
@@ -39,6 +44,8 @@ func (l *Lifecycle) Logout(ctx context.Context, s Session) error {
 // connection being updated) is an error of kind ErrBusy and nothing is
 // forgotten.
 func (l *Lifecycle) Delete(ctx context.Context, s Session) error {
+	ctx, cancel := l.detach(ctx)
+	defer cancel()
 	if !l.Users {
 		if t, ok := l.Sessions.Cached(ctx, s); ok {
 			_ = l.revoke(ctx, t) // best effort: the process token is forgotten anyway
@@ -74,17 +81,18 @@ func (l *Lifecycle) revoke(ctx context.Context, t Token) error {
 	if tok == "" {
 		tok = t.AccessToken
 	}
-	for attempt := 0; ; attempt++ {
-		ct, err := l.ClientToken.Token(ctx)
-		if err != nil {
-			return err
-		}
-		err = l.Client.Revoke(ctx, ct.AccessToken, tok, "")
-		var e *Error
-		if attempt == 0 && errors.As(err, &e) && e.Status == 401 {
-			l.ClientToken.Invalidate(ct)
-			continue
-		}
-		return err
+	return l.ClientToken.With(ctx, func(client string) error {
+		return l.Client.Revoke(ctx, client, tok, "")
+	})
+}
+
+// detach keeps the request's values (request id, trace) but not its
+// cancellation: a caller that hangs up mid-logout must neither leave the
+// work half done nor make finAPI look unavailable to everyone else.
+func (l *Lifecycle) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	timeout := l.Sessions.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
 	}
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
 }

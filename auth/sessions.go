@@ -3,7 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -19,13 +19,14 @@ import (
 // tracer names the token acquisition spans; a no-op unless tracing is on.
 var tracer = otel.Tracer("github.com/finproxy/finproxy/auth")
 
-// Identity-conflict back-off: finAPI locks a user after a few failed logins,
-// so a session whose derived password is refused is not tried again for a
-// long, growing time.
-const (
-	conflictFirst = 5 * time.Minute
-	conflictCap   = 6 * time.Hour
-)
+// DefaultConflictHold is how long a session whose derived identity finAPI
+// refused is not tried again. finAPI locks a user after a few failed logins
+// and resets the count only on a successful one, so every attempt counts:
+// one a day, across all replicas, leaves an operator days to resolve it.
+const DefaultConflictHold = 24 * time.Hour
+
+// conflictPrefix keys a session's identity-conflict marker in the store.
+const conflictPrefix = "conflict:"
 
 // Hooks are told what the session cache does, for metrics and audit logs.
 // Every field is optional.
@@ -45,10 +46,10 @@ type Hooks struct {
 }
 
 // Sessions is the caching decorator around a SessionSource: it keeps each
-// session's token in a Store, single-flights fetches per session, renews a
-// token in the background when it enters the last part of its life (no
-// request waits while the token is valid), and backs off from sessions whose
-// identity finAPI refuses.
+// session's token in a Store, single-flights fetches per session (and,
+// with a Locker, across replicas), renews a token in the background when it
+// enters the last part of its life (no request waits while the token is
+// valid), and holds off sessions whose identity finAPI refuses.
 type Sessions struct {
 	// Source obtains tokens. Required.
 	Source SessionSource
@@ -73,6 +74,10 @@ type Sessions struct {
 	// cannot be renewed, only replaced by a new process, so they are used
 	// until they expire. Optional. Default false.
 	NoRenewAhead bool
+	// ConflictHold is how long a session whose identity finAPI refused
+	// is not tried again; the marker lives in the Store, so every replica
+	// honours it. Optional. Default DefaultConflictHold.
+	ConflictHold time.Duration
 	// Now is the clock. Optional. Default time.Now.
 	Now Clock
 	// Log receives store trouble and identity conflicts. Optional.
@@ -84,15 +89,8 @@ type Sessions struct {
 	Audit Audit
 
 	group     singleflight.Group
-	mu        sync.Mutex
-	conflicts map[string]conflict // by session ID
-	storeDown bool
-	lockDown  bool
-}
-
-type conflict struct {
-	until   time.Time
-	backoff time.Duration
+	storeDown atomic.Bool // logged once per change, not per request
+	lockDown  atomic.Bool
 }
 
 // Token returns a usable token for s, from the store or, on a miss, from
@@ -132,19 +130,30 @@ func (c *Sessions) Cached(ctx context.Context, s Session) (Token, bool) {
 	return c.load(ctx, s)
 }
 
-// Forget removes the session's token from the store.
+// Forget removes the session's token, and any identity-conflict hold, from
+// the store.
 func (c *Sessions) Forget(ctx context.Context, s Session) error {
 	c.group.Forget(s.ID)
+	return errors.Join(c.Store.Delete(ctx, s.ID), c.Store.Delete(ctx, conflictPrefix+s.ID))
+}
+
+// Invalidate forgets the session's token if it is still stale, a token
+// finAPI refused; a newer token another request stored stays.
+func (c *Sessions) Invalidate(ctx context.Context, s Session, stale Token) error {
+	if cur, ok := c.load(ctx, s); !ok || cur.AccessToken != stale.AccessToken {
+		return nil
+	}
 	return c.Store.Delete(ctx, s.ID)
 }
 
+// renewAhead starts one background renewal; nobody waits for it (DoChan's
+// channel is buffered), its result lands in the store.
 func (c *Sessions) renewAhead(ctx context.Context, s Session) {
-	ch := c.group.DoChan(s.ID, func() (any, error) {
+	c.group.DoChan(s.ID, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
 		defer cancel()
 		return c.locked(fctx, s, func(ctx context.Context) (Token, error) { return c.obtain(ctx, s, true, Token{}) })
 	})
-	go func() { <-ch }() // nobody waits; the flight's result lands in the store
 }
 
 // locked runs fetch holding the session's cross-replica lock, if there is
@@ -171,14 +180,10 @@ func (c *Sessions) locked(ctx context.Context, s Session, fetch func(context.Con
 
 // lockHealth logs a change between a working and a failing lock once.
 func (c *Sessions) lockHealth(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch {
-	case err != nil && !c.lockDown:
-		c.lockDown = true
+	case err != nil && c.lockDown.CompareAndSwap(false, true):
 		c.Log.Error().Err(err).Msg("cross-replica lock unavailable; fetching tokens without it (degraded)")
-	case err == nil && c.lockDown:
-		c.lockDown = false
+	case err == nil && c.lockDown.Load() && c.lockDown.CompareAndSwap(true, false):
 		c.Log.Info().Msg("cross-replica lock available again")
 	}
 }
@@ -222,18 +227,17 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 			// Forget the refused access token; keep what renews it.
 			_ = c.Store.Delete(ctx, s.ID)
 		}
-	case ahead:
-		if !usable {
-			return cur, nil // expired meanwhile: the next request fetches on demand
-		}
+	case ahead && usable:
 		if at := cur.renewAt(c.renewBefore(), jitter(s)); at.IsZero() || now.Before(at) {
 			return cur, nil // renewed meanwhile
 		}
+		// Expired meanwhile (!usable): fetch as on demand, for the
+		// requests that joined this flight.
 	case usable:
 		return cur, nil
 	}
-	if wait := c.conflicted(s); wait > 0 {
-		return Token{}, &Error{Op: "password grant", Kind: ErrIdentityConflict, RetryAfter: wait, Err: errors.New("backing off after a refused identity")}
+	if hold, ok := c.conflictHeld(ctx, s, now); ok {
+		return Token{}, &Error{Op: "password grant", Kind: ErrIdentityConflict, RetryAfter: hold, Err: errors.New("identity refused by finAPI; not retried before the hold ends")}
 	}
 	prev := cur
 	if stale.AccessToken != "" {
@@ -258,7 +262,6 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 		}
 		return Token{}, err
 	}
-	c.forgetConflict(s)
 	c.save(ctx, s, t)
 	event := EventTokenObtained
 	if prev.AccessToken != "" || prev.RefreshToken != "" {
@@ -289,66 +292,52 @@ func (c *Sessions) save(ctx context.Context, s Session, t Token) {
 }
 
 // storeHealth logs a change between a working and a failing store once,
-// not per request.
+// not per request; the common case costs one atomic load.
 func (c *Sessions) storeHealth(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch {
-	case err != nil && !c.storeDown:
-		c.storeDown = true
+	case err != nil && c.storeDown.CompareAndSwap(false, true):
 		c.Log.Error().Err(err).Msg("token store failing; serving without it")
-	case err == nil && c.storeDown:
-		c.storeDown = false
+	case err == nil && c.storeDown.Load() && c.storeDown.CompareAndSwap(true, false):
 		c.Log.Info().Msg("token store answering again")
 	}
 }
 
-// conflict records an identity conflict, logs it once per session, and
-// returns err with the back-off as RetryAfter.
+// conflict holds the session off for ConflictHold, in the store so that
+// every replica honours it, logs it (once per hold: only one attempt is
+// made per hold), and returns err with the hold as RetryAfter.
 func (c *Sessions) conflict(ctx context.Context, s Session, err error) error {
-	c.mu.Lock()
-	if c.conflicts == nil {
-		c.conflicts = map[string]conflict{}
-	}
+	hold := c.conflictHold()
 	now := c.now()
-	cf, seen := c.conflicts[s.ID]
-	cf.backoff = min(conflictCap, max(conflictFirst, 2*cf.backoff))
-	cf.until = now.Add(cf.backoff)
-	c.conflicts[s.ID] = cf
-	// Sessions that have not conflicted for a long time are dropped, so
-	// the map does not grow without bound.
-	for id, other := range c.conflicts {
-		if now.Sub(other.until) > conflictCap {
-			delete(c.conflicts, id)
-		}
-	}
-	c.mu.Unlock()
-	if !seen {
-		c.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", s.UserID()).
-			Dur("backoff", cf.backoff).
-			Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the back-off ends")
-		c.Audit.Record(ctx, EventIdentityConflict, s, s.UserID())
-		if c.Hooks.Conflict != nil {
-			c.Hooks.Conflict(ctx, s, err)
-		}
+	c.storeHealth(c.Store.Set(ctx, conflictPrefix+s.ID, Token{Issued: now, Expiry: now.Add(hold), UserID: s.UserID()}, hold))
+	c.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", s.UserID()).Dur("hold", hold).
+		Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the hold ends: delete that finAPI user or restore the identity secret, then log the session out")
+	c.Audit.Record(ctx, EventIdentityConflict, s, s.UserID())
+	if c.Hooks.Conflict != nil {
+		c.Hooks.Conflict(ctx, s, err)
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		e.RetryAfter = cf.backoff
+		e.RetryAfter = hold
 	}
 	return err
 }
 
-func (c *Sessions) conflicted(s Session) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.conflicts[s.ID].until.Sub(c.now())
+// conflictHeld reports whether the session is held off after a conflict,
+// and for how long still.
+func (c *Sessions) conflictHeld(ctx context.Context, s Session, now time.Time) (time.Duration, bool) {
+	m, ok, err := c.Store.Get(ctx, conflictPrefix+s.ID)
+	c.storeHealth(err)
+	if !ok || err != nil || !now.Before(m.Expiry) {
+		return 0, false
+	}
+	return m.Expiry.Sub(now), true
 }
 
-func (c *Sessions) forgetConflict(s Session) {
-	c.mu.Lock()
-	delete(c.conflicts, s.ID)
-	c.mu.Unlock()
+func (c *Sessions) conflictHold() time.Duration {
+	if c.ConflictHold <= 0 {
+		return DefaultConflictHold
+	}
+	return c.ConflictHold
 }
 
 func (c *Sessions) lookup(hit bool) {

@@ -549,7 +549,7 @@ func TestSessionsForget(t *testing.T) {
 	}
 }
 
-func TestSessionsIdentityConflictBackOff(t *testing.T) {
+func TestSessionsIdentityConflictHold(t *testing.T) {
 	clock := newClock()
 	src := newSource(clock)
 	conflicted := testSession(t, "session-conflicted-1")
@@ -564,7 +564,11 @@ func TestSessionsIdentityConflictBackOff(t *testing.T) {
 	}
 	cnt := &counters{}
 	c := newSessions(src, clock, cnt)
+	// A second replica sharing the store honours the same hold.
+	other := newSessions(src, clock, &counters{})
+	other.Store = c.Store
 	ctx := context.Background()
+	hold := auth.DefaultConflictHold
 
 	checkConflict := func(step string, err error, wantRetry time.Duration) {
 		t.Helper()
@@ -577,30 +581,35 @@ func TestSessionsIdentityConflictBackOff(t *testing.T) {
 	}
 
 	_, err := c.Token(ctx, conflicted)
-	checkConflict("first Token", err, 5*time.Minute)
+	checkConflict("first Token", err, hold)
 	if n := src.calls(); n != 1 {
 		t.Fatalf("source called %d times, want 1", n)
 	}
 
-	// Within the back-off nobody reaches the source, however many ask.
+	// Within the hold nobody reaches the source, however many ask, on
+	// either replica.
 	clock.Set(t0.Add(time.Minute))
 	var wg sync.WaitGroup
-	for range 20 {
+	for i := range 20 {
 		wg.Go(func() {
-			_, err := c.Token(ctx, conflicted)
-			if !errors.Is(err, auth.ErrIdentityConflict) || auth.RetryAfter(err) != 4*time.Minute {
-				t.Errorf("Token within back-off: %v (RetryAfter %v), want ErrIdentityConflict, 4m", err, auth.RetryAfter(err))
+			r := c
+			if i%2 == 1 {
+				r = other
+			}
+			_, err := r.Token(ctx, conflicted)
+			if !errors.Is(err, auth.ErrIdentityConflict) || auth.RetryAfter(err) != hold-time.Minute {
+				t.Errorf("Token within the hold: %v (RetryAfter %v), want ErrIdentityConflict, %v", err, auth.RetryAfter(err), hold-time.Minute)
 			}
 		})
 	}
 	wg.Wait()
 	_, err = c.Renew(ctx, conflicted, auth.Token{AccessToken: "refused", RefreshToken: "r"})
-	checkConflict("Renew within back-off", err, 4*time.Minute)
-	clock.Set(t0.Add(5*time.Minute - time.Second))
-	_, err = c.Token(ctx, conflicted)
-	checkConflict("Token a second before the back-off ends", err, time.Second)
+	checkConflict("Renew within the hold", err, hold-time.Minute)
+	clock.Set(t0.Add(hold - time.Second))
+	_, err = other.Token(ctx, conflicted)
+	checkConflict("Token a second before the hold ends", err, time.Second)
 	if n := src.calls(); n != 1 {
-		t.Errorf("source called %d times within the back-off, want 1", n)
+		t.Errorf("source called %d times within the hold, want 1", n)
 	}
 
 	// Other sessions are not affected.
@@ -608,23 +617,24 @@ func TestSessionsIdentityConflictBackOff(t *testing.T) {
 		t.Errorf("healthy session's Token = %q, %v; want tok-2", tok.AccessToken, err)
 	}
 
-	// After the back-off, exactly one call; a second conflict doubles
-	// the back-off but is reported to the hook only once.
-	clock.Set(t0.Add(5 * time.Minute))
+	// After the hold, exactly one attempt, then a new hold.
+	clock.Set(t0.Add(hold))
 	_, err = c.Token(ctx, conflicted)
-	checkConflict("Token after the back-off", err, 10*time.Minute)
-	_, err = c.Token(ctx, conflicted)
-	checkConflict("Token right after the second conflict", err, 10*time.Minute)
+	checkConflict("Token after the hold", err, hold)
+	_, err = other.Token(ctx, conflicted)
+	checkConflict("Token right after the second conflict", err, hold)
 	if n := src.calls(); n != 3 {
 		t.Errorf("source called %d times, want 3", n)
 	}
-	if n := cnt.conflicts.Load(); n != 1 {
-		t.Errorf("Conflict hook called %d times, want once per session", n)
+	if n := cnt.conflicts.Load(); n != 2 {
+		t.Errorf("Conflict hook called %d times, want once per attempt (2)", n)
 	}
 
-	// Once resolved, the session works again.
+	// Once resolved, forgetting the session (logout) lifts the hold.
 	conflicting.Store(false)
-	clock.Set(t0.Add(15 * time.Minute))
+	if err := other.Forget(ctx, conflicted); err != nil {
+		t.Fatal(err)
+	}
 	if tok, err := c.Token(ctx, conflicted); err != nil || tok.AccessToken != "tok-4" {
 		t.Errorf("Token after resolution = %q, %v; want tok-4", tok.AccessToken, err)
 	}

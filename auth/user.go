@@ -74,20 +74,12 @@ func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, er
 
 // createUser creates the user with the cached client token, fetching a new
 // client token once if finAPI refuses the cached one.
-func (u *UserLogin) createUser(ctx context.Context, id, password string) (bool, error) {
-	for attempt := 0; ; attempt++ {
-		ct, err := u.ClientToken.Token(ctx)
-		if err != nil {
-			return false, err
-		}
-		created, err := u.Client.CreateUser(ctx, ct.AccessToken, id, password)
-		var e *Error
-		if attempt == 0 && errors.As(err, &e) && e.Status == http.StatusUnauthorized {
-			u.ClientToken.Invalidate(ct)
-			continue
-		}
-		return created, err
-	}
+func (u *UserLogin) createUser(ctx context.Context, id, password string) (created bool, err error) {
+	err = u.ClientToken.With(ctx, func(token string) error {
+		created, err = u.Client.CreateUser(ctx, token, id, password)
+		return err
+	})
+	return created, err
 }
 
 func badCredentials(err error) bool {

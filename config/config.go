@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v10"
+
+	"github.com/finproxy/finproxy/cache"
 )
 
 // Prefix is the prefix of every variable finproxy reads.
@@ -101,8 +103,9 @@ type Config struct {
 	// RenewBefore is the share of a user token's lifetime left when it is
 	// renewed in the background.
 	RenewBefore float64 `env:"RENEW_BEFORE" envDefault:"0.2"`
-	// SessionIdle is how long a session may go unused before its token is
-	// no longer renewed ahead of time.
+	// SessionIdle is how long an expired token's entry (with its refresh
+	// token) is kept, so a session back from a pause renews with one
+	// refresh grant; sessions idle for longer are evicted.
 	SessionIdle time.Duration `env:"SESSION_IDLE" envDefault:"30m"`
 
 	Store    string `env:"STORE" envDefault:"memory"`
@@ -115,9 +118,10 @@ type Config struct {
 	L1TTL time.Duration `env:"REDIS_L1_TTL" envDefault:"2s"`
 	// LockTTL and LockWait bound the cross-replica lock of a session's
 	// token fetch: how long a holder keeps it at most, and how long
-	// another replica waits for it before fetching without it.
-	LockTTL  time.Duration `env:"LOCK_TTL" envDefault:"30s"`
-	LockWait time.Duration `env:"LOCK_WAIT" envDefault:"30s"`
+	// another replica waits for it before fetching without it. Zero means
+	// UpstreamTimeout, the longest a fetch runs.
+	LockTTL  time.Duration `env:"LOCK_TTL"`
+	LockWait time.Duration `env:"LOCK_WAIT"`
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
@@ -180,6 +184,12 @@ func Load(environ []string) (*Config, error) {
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
+	}
+	if cfg.LockTTL == 0 {
+		cfg.LockTTL = cfg.UpstreamTimeout
+	}
+	if cfg.LockWait == 0 {
+		cfg.LockWait = cfg.UpstreamTimeout
 	}
 	return cfg, nil
 }
@@ -361,17 +371,21 @@ func (c *Config) validate() []error {
 	switch c.Store {
 	case StoreMemory:
 	case StoreRedis:
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			bad("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+		if client, err := cache.ParseRedisURL(c.RedisURL); err != nil {
+			bad("REDIS_URL", "%v", err) // ParseRedisURL redacts passwords
+		} else {
+			client.Close()
 		}
 		if c.L1TTL < 0 || c.L1TTL > time.Minute {
 			bad("REDIS_L1_TTL", "must be between 0 and 1m, not %s", c.L1TTL)
 		}
-		if c.LockTTL < time.Second {
-			bad("LOCK_TTL", "must be at least 1s, not %s", c.LockTTL)
+		// A lock shorter than a fetch may run, or a wait shorter than
+		// one, lets a second replica fetch too: two processes.
+		if c.LockTTL != 0 && c.LockTTL < c.UpstreamTimeout {
+			bad("LOCK_TTL", "must be at least FINPROXY_UPSTREAM_TIMEOUT (%s), not %s", c.UpstreamTimeout, c.LockTTL)
 		}
-		if c.LockWait < 0 {
-			bad("LOCK_WAIT", "must not be negative")
+		if c.LockWait != 0 && c.LockWait < c.UpstreamTimeout {
+			bad("LOCK_WAIT", "must be at least FINPROXY_UPSTREAM_TIMEOUT (%s), not %s", c.UpstreamTimeout, c.LockWait)
 		}
 	default:
 		bad("STORE", "must be %q or %q, not %q", StoreMemory, StoreRedis, c.Store)

@@ -290,8 +290,13 @@ func TestLoadProblems(t *testing.T) {
 		},
 		{
 			name:     "redis store with a bad URL",
-			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_REDIS_URL": "http://127.0.0.1:6379", "FINPROXY_LOCK_TTL": "10ms"},
-			wantVars: []string{"FINPROXY_LOCK_TTL", "FINPROXY_REDIS_URL"},
+			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_REDIS_URL": "http://127.0.0.1:6379", "FINPROXY_LOCK_TTL": "10s", "FINPROXY_LOCK_WAIT": "5s"},
+			wantVars: []string{"FINPROXY_LOCK_TTL", "FINPROXY_LOCK_WAIT", "FINPROXY_REDIS_URL"},
+		},
+		{
+			name:     "redis URL with an unknown option",
+			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_REDIS_URL": "redis://:hunter2-secret@127.0.0.1:6379/0?foo=bar"},
+			wantVars: []string{"FINPROXY_REDIS_URL"},
 		},
 		{
 			name:     "access URL with credentials",

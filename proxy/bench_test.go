@@ -163,6 +163,8 @@ func (*stubTokens) Renew(context.Context, auth.Session, auth.Token) (auth.Token,
 
 func (*stubTokens) Forget(context.Context, auth.Session) error { return nil }
 
+func (*stubTokens) Invalidate(context.Context, auth.Session, auth.Token) error { return nil }
+
 // stubLifecycle does nothing; the benchmark never calls the session endpoints.
 type stubLifecycle struct{}
 
@@ -213,7 +215,8 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 				pr.SetURL(target)
 				pr.SetXForwarded()
 			},
-			Transport: transport,
+			Transport:  transport,
+			BufferPool: CopyBuffers, // the same pool finproxy uses: a fair baseline
 		}
 	}
 

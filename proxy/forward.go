@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/finproxy/finproxy/auth"
@@ -18,6 +20,8 @@ import (
 type Tokens interface {
 	Token(ctx context.Context, s auth.Session) (auth.Token, error)
 	Renew(ctx context.Context, s auth.Session, stale auth.Token) (auth.Token, error)
+	// Invalidate forgets the session's token if it is still stale.
+	Invalidate(ctx context.Context, s auth.Session, stale auth.Token) error
 	Forget(ctx context.Context, s auth.Session) error
 }
 
@@ -41,6 +45,16 @@ func NewTransport(timeout time.Duration) *http.Transport {
 	}
 }
 
+// CopyBuffers recycles the 32 KiB buffers ReverseProxy copies bodies
+// through; without a pool it allocates one per request, most of the
+// allocation and GC work of a busy proxy.
+var CopyBuffers httputil.BufferPool = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
 // forwarder sends a request, whose session already holds a token, to its
 // upstream, and replays it once with a fresh token when finAPI answers 401.
 type forwarder struct {
@@ -54,14 +68,15 @@ type forwarder struct {
 	onRetry func()
 }
 
-func newForwarder(base http.RoundTripper, tokens Tokens, header string, processes bool, audit auth.Audit) *forwarder {
+func newForwarder(base http.RoundTripper, tokens Tokens, header string, processes bool, audit auth.Audit, errorLog *log.Logger) *forwarder {
 	f := &forwarder{base: base, tokens: tokens, header: header, processes: processes, audit: audit}
 	f.rp = &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
 		Transport:      roundTripperFunc(f.roundTrip),
 		ModifyResponse: f.modifyResponse,
 		ErrorHandler:   f.errorHandler,
-		ErrorLog:       nil,
+		ErrorLog:       errorLog,
+		BufferPool:     CopyBuffers,
 		// FlushInterval 0: ReverseProxy flushes at once for event
 		// streams and bodies of unknown length, and buffers the rest.
 	}
@@ -89,6 +104,7 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	h.Del("Cookie")
 	h.Del(f.header)
 	h.Del(ReasonHeader)
+	h.Del("X-Real-Ip") // spoofable; X-Forwarded-For carries the client IP
 	h.Set("Authorization", "Bearer "+st.token.AccessToken)
 	h.Set(RequestIDHeader, st.requestID)
 }
@@ -114,10 +130,10 @@ func (f *forwarder) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	if f.processes {
 		drain(resp)
-		_ = f.tokens.Forget(ctx, st.session)
+		_ = f.tokens.Invalidate(ctx, st.session, st.token)
 		return nil, auth.ErrProcessExpired
 	}
-	if st.body == nil && req.ContentLength != 0 || st.replayed {
+	if st.body == nil && req.ContentLength != 0 {
 		// Not replayable: the 401 goes back, and the next request of
 		// the session gets a fresh token.
 		s, stale := st.session, st.token
@@ -161,22 +177,23 @@ func (f *forwarder) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
+// errorHandler answers a failed forward through the error table; an error
+// that is neither finproxy's nor a timeout means the upstream is unreachable.
 func (f *forwarder) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateOf(r)
+	st.err = err
+	var ae *auth.Error
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The caller went away; nobody reads an answer.
 		w.WriteHeader(499)
 		return
-	case errors.Is(err, auth.ErrProcessExpired):
 	case isBodyTooLarge(err):
 		err = errBodyTooLarge
-	case isTimeout(err):
-		err = errors.Join(errUpstreamTimeout, err)
+	case errors.Is(err, auth.ErrProcessExpired), errors.As(err, &ae), isTimeout(err):
+		// classify knows these.
 	default:
-		var ae *auth.Error
-		if !errors.As(err, &ae) {
-			err = errors.Join(errUpstreamDown, err)
-		}
+		err = errors.Join(errUpstreamDown, err)
 	}
 	writeError(w, r, err)
 }

@@ -16,64 +16,77 @@ const RequestIDHeader = "X-Request-Id"
 const maxRequestIDLen = 255
 
 // requestLog is the outermost middleware: it gives the request its state
-// and id, answers errors through the error table, and writes one log line.
+// and id, answers errors through the error table, and writes one log line
+// and one observation per request, also when the reverse proxy aborts a
+// response midway (a panic with http.ErrAbortHandler, re-raised after).
 func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ec echo.Context) error {
 		st := &state{start: time.Now(), requestID: requestID(ec.Request().Header.Get(RequestIDHeader))}
-		r := withState(ec.Request(), st)
-		ec.SetRequest(r)
+		ec.SetRequest(withState(ec.Request(), st))
 		ec.Response().Header().Set(RequestIDHeader, st.requestID)
-
-		err := next(ec)
-		if err != nil {
+		defer func() {
+			p := recover()
+			s.finish(ec, st, p != nil)
+			if p != nil {
+				panic(p)
+			}
+		}()
+		if err := next(ec); err != nil {
+			st.err = err
 			ec.Error(err)
 		}
-
-		res := ec.Response()
-		d := time.Since(st.start)
-		route := "-"
-		if st.route != nil {
-			route = st.route.prefix
-		}
-		if s.cfg.Observer != nil {
-			s.cfg.Observer.Request(route, r.Method, res.Status, d)
-		}
-		ev := s.cfg.Log.Info()
-		if res.Status >= 500 {
-			ev = s.cfg.Log.Warn()
-		}
-		ev = ev.Str("request_id", st.requestID).
-			Str("method", r.Method).
-			Str("path", r.URL.Path).
-			Int("status", res.Status).
-			Dur("duration_ms", d).
-			Str("route", route).
-			Int64("bytes_in", max(r.ContentLength, 0)).
-			Int64("bytes_out", res.Size)
-		if st.route != nil && st.token.AccessToken != "" {
-			ev = ev.Str("upstream", st.route.target.Host)
-		}
-		if st.hasSession {
-			ev = ev.Str("session", st.session.Short())
-			if st.token.UserID != "" {
-				ev = ev.Str("finapi_user", st.token.UserID)
-			}
-		}
-		if st.finapiID != "" && st.finapiID != st.requestID {
-			ev = ev.Str("finapi_request_id", st.finapiID)
-		}
-		if st.replayed {
-			ev = ev.Bool("replayed", true)
-		}
-		if reason := res.Header().Get(ReasonHeader); reason != "" {
-			ev = ev.Str("error", reason)
-			if res.Status >= 500 {
-				ev = ev.AnErr("cause", err) // auth and transport errors name no secret
-			}
-		}
-		ev.Msg("request")
 		return nil
 	}
+}
+
+// finish reports the request to the observer and writes its log line.
+func (s *server) finish(ec echo.Context, st *state, aborted bool) {
+	r, res := ec.Request(), ec.Response()
+	d := time.Since(st.start)
+	route := "-"
+	if st.route != nil {
+		route = st.route.prefix
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.Request(route, r.Method, res.Status, d)
+	}
+	ev := s.cfg.Log.Info()
+	if res.Status >= 500 || aborted {
+		ev = s.cfg.Log.Warn()
+	}
+	ev = ev.Str("request_id", st.requestID).
+		Str("method", r.Method).
+		Str("path", r.URL.Path).
+		Int("status", res.Status).
+		Dur("duration_ms", d).
+		Str("route", route).
+		Int64("bytes_in", max(r.ContentLength, 0)).
+		Int64("bytes_out", res.Size)
+	if st.route != nil && st.token.AccessToken != "" {
+		ev = ev.Str("upstream", st.route.target.Host)
+	}
+	if st.hasSession {
+		ev = ev.Str("session", st.session.Short())
+		if st.token.UserID != "" {
+			ev = ev.Str("finapi_user", st.token.UserID)
+		}
+	}
+	if st.finapiID != "" && st.finapiID != st.requestID {
+		ev = ev.Str("finapi_request_id", st.finapiID)
+	}
+	if st.replayed {
+		ev = ev.Bool("replayed", true)
+	}
+	if aborted {
+		ev = ev.Bool("aborted", true)
+	}
+	if reason := res.Header().Get(ReasonHeader); reason != "" {
+		ev = ev.Str("error", reason)
+		if res.Status >= 500 {
+			ev = ev.AnErr("cause", st.err) // auth and transport errors name no secret
+		}
+	}
+	ev.Msg("request")
 }
 
 // requestID keeps the caller's id if finAPI would accept it (up to 255

@@ -8,6 +8,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// sweepEvery is the least time between sweeps of idle buckets: a sweep
+// walks every bucket under the lock, so not on every short refill time.
+const sweepEvery = 30 * time.Second
+
 // errRateLimited is answered 429 with Retry-After.
 var errRateLimited = errors.New("rate limited")
 
@@ -60,7 +64,7 @@ func (l *limiters) allow(key string, now time.Time) (ok bool, wait time.Duration
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > l.idle {
+	if now.Sub(l.swept) > max(l.idle, sweepEvery) {
 		l.sweep(now)
 	}
 	b := l.buckets[key]

@@ -87,6 +87,9 @@ func checkPath(u *url.URL) error {
 // decoded path, as the upstream will see it.
 func denied(method, path string) bool {
 	p := strings.ToLower(path)
+	if strings.Contains(p, ".") {
+		p = stripSuffixes(p)
+	}
 	if under(p, "/oauth") {
 		return true
 	}
@@ -107,6 +110,19 @@ func denied(method, path string) bool {
 		}
 	}
 	return false
+}
+
+// stripSuffixes cuts every segment at its first dot, so that spellings a
+// framework may map to the same handler (Spring's suffix patterns:
+// /users.json for /users) are denied like the plain path.
+func stripSuffixes(p string) string {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if j := strings.IndexByte(seg, '.'); j >= 0 {
+			segs[i] = seg[:j]
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // under reports whether p is prefix or a path below it.

@@ -313,3 +313,21 @@ func TestTrimSlash(t *testing.T) {
 		}
 	}
 }
+
+func TestDeniedSuffixSpellings(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/api/v2/users.json", true},
+		{"POST", "/api/v2/users.", true},
+		{"GET", "/api/v2/clientConfiguration.xml", true},
+		{"POST", "/api/v2/oauth/token.json", true},
+		{"GET", "/api/v2/users.json", false},
+		{"GET", "/api/v2/accounts/1.5", false},
+	} {
+		if got := denied(c.method, c.path); got != c.want {
+			t.Errorf("denied(%s %s) = %v, want %v", c.method, c.path, got, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -113,9 +114,10 @@ func New(c Config) (http.Handler, error) {
 		return nil, err
 	}
 	s := &server{
-		cfg:           c,
-		router:        newRouter(c.AccessURL, c.Routes),
-		fwd:           newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Mode == config.ModeProcess, c.Audit),
+		cfg:    c,
+		router: newRouter(c.AccessURL, c.Routes),
+		fwd: newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Mode == config.ModeProcess, c.Audit,
+			log.New(c.Log.With().Str("source", "reverseproxy").Logger(), "", 0)),
 		clientIP:      clientIP{trusted: c.TrustedProxies},
 		ipLimit:       newLimiters(c.IPRate, c.IPBurst, limiterKeys),
 		sessionLimits: newLimiters(c.SessionRate, c.SessionBurst, limiterKeys),
@@ -150,8 +152,11 @@ func New(c Config) (http.Handler, error) {
 	e.Any("/proxy", s.noRoute)
 	e.Any("/proxy/*", s.noRoute)
 
-	e.Any("/*", s.forward, s.resolve, s.edge, sessionMW, s.sessionLimit)
-	e.Any("/", s.forward, s.resolve, s.edge, sessionMW, s.sessionLimit)
+	// The chain is built once: Echo would wrap route middleware anew on
+	// every request.
+	forward := s.resolve(s.edge(sessionMW(s.sessionLimit(s.forward))))
+	e.Any("/*", forward)
+	e.Any("/", forward)
 	return e, nil
 }
 
@@ -218,22 +223,36 @@ func (s *server) forward(ec echo.Context) error {
 	return nil
 }
 
-// bufferBody reads a body of known length up to ReplayMaxBytes into memory
-// so that it can be replayed byte for byte. Larger bodies and bodies of
-// unknown length (chunked) stream through and are not replayed.
+// bufferBody reads a body of up to ReplayMaxBytes into memory so that it
+// can be replayed byte for byte after a 401; a chunked body is read as far
+// as that too. A larger body streams through (what was read first, then the
+// rest) and is not replayed.
 func (s *server) bufferBody(r *http.Request, st *state) error {
-	if r.ContentLength <= 0 || r.ContentLength > s.cfg.ReplayMaxBytes {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody || r.ContentLength > s.cfg.ReplayMaxBytes {
 		return nil
 	}
-	body := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, body); err != nil {
+	limit := s.cfg.ReplayMaxBytes
+	if r.ContentLength > 0 {
+		limit = r.ContentLength
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
 		if isBodyTooLarge(err) {
 			return errBodyTooLarge
 		}
 		return errors.Join(errInvalidBody, err)
 	}
+	if int64(len(body)) > limit {
+		// Too large to replay: send what was read, then the rest.
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+		return nil
+	}
 	r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
 	st.body = body
 	return nil
 }

@@ -29,6 +29,7 @@ type state struct {
 	body     []byte
 	replayed bool
 	finapiID string // X-Request-Id finAPI echoed
+	err      error  // why forwarding failed, for the log line
 }
 
 type stateKey struct{}

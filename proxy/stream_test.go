@@ -26,6 +26,9 @@ func (fixedTokens) Renew(context.Context, auth.Session, auth.Token) (auth.Token,
 	return auth.Token{AccessToken: "fixed-token"}, nil
 }
 func (fixedTokens) Forget(context.Context, auth.Session) error { return nil }
+func (fixedTokens) Invalidate(context.Context, auth.Session, auth.Token) error {
+	return nil
+}
 
 type noLifecycle struct{}
 

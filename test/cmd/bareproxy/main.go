@@ -1,6 +1,6 @@
 // Command bareproxy is the baseline of finproxy's load benchmark: a bare
-// httputil.ReverseProxy with the same transport settings and nothing else
-// (no session, no token, no logging).
+// httputil.ReverseProxy with the same transport and buffer pool and nothing
+// else (no session, no token, no logging).
 package main
 
 import (
@@ -27,7 +27,8 @@ func main() {
 			pr.SetURL(u)
 			pr.SetXForwarded()
 		},
-		Transport: proxy.NewTransport(30 * time.Second),
+		Transport:  proxy.NewTransport(30 * time.Second),
+		BufferPool: proxy.CopyBuffers,
 	}
 	srv := &http.Server{Addr: *addr, Handler: rp, ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("bareproxy: %s -> %s", *addr, u)
