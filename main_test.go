@@ -20,8 +20,8 @@ import (
 // the request span, finAPI's token calls are children of it, and the
 // forwarded call carries the trace to finAPI.
 func TestTracing(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tracing.Install(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	exp := tracetest.NewInMemoryExporter()
+	tracing.Install(sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracing.Redacting(exp))))
 
 	emu := emulator.New(emulator.Config{ClientID: "c", ClientSecret: "s"})
 	finapi := httptest.NewServer(emu.Handler())
@@ -42,7 +42,7 @@ func TestTracing(t *testing.T) {
 	defer srv.Close()
 
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v2/accounts", nil)
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v2/accounts?search=private-term", nil)
 	req.Header.Set("X-Session-Id", "tracing-session-0123456789")
 	req.Header.Set("traceparent", "00-"+traceID+"-"+parentID+"-01")
 	resp, err := http.DefaultClient.Do(req)
@@ -51,7 +51,7 @@ func TestTracing(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	spans := rec.Ended()
+	spans := exp.GetSpans().Snapshots()
 	byName := func(pred func(sdktrace.ReadOnlySpan) bool) []sdktrace.ReadOnlySpan {
 		var out []sdktrace.ReadOnlySpan
 		for _, s := range spans {
@@ -101,6 +101,13 @@ func TestTracing(t *testing.T) {
 	// Client token, user creation and password grant under the token span.
 	if underToken != 3 || underServer != 1 || upstream == nil {
 		t.Errorf("client spans: %d under the token acquisition (want 3), %d under the request (want 1, the forwarded call)", underToken, underServer)
+	}
+	for _, sp := range spans {
+		for _, a := range sp.Attributes() {
+			if strings.Contains(a.Value.Emit(), "private-term") {
+				t.Errorf("span %q attribute %s holds the query: %s", sp.Name(), a.Key, a.Value.Emit())
+			}
+		}
 	}
 	var sent string
 	for _, r := range emu.Requests() {

@@ -90,6 +90,7 @@ func TestHeaderHygiene(t *testing.T) {
 		"X-Forwarded-Host":    {"evil.example"},
 		"Connection":          {"keep-alive, X-Custom"},
 		"X-Custom":            {"hop"},
+		"X-Real-Ip":           {"6.6.6.6"},
 		"Accept-Language":     {"de-DE"},
 	}})
 	if resp.StatusCode != 200 {
@@ -97,7 +98,7 @@ func TestHeaderHygiene(t *testing.T) {
 	}
 	reqs := f.requestsTo("/api/v2/accounts")
 	h := reqs[len(reqs)-1].Header
-	for _, name := range []string{"X-Finproxy-Error", "Proxy-Authorization", "Cookie", "X-Session-Id", "X-Custom"} {
+	for _, name := range []string{"X-Finproxy-Error", "Proxy-Authorization", "Cookie", "X-Session-Id", "X-Custom", "X-Real-Ip"} {
 		if v := h.Get(name); v != "" {
 			t.Errorf("%s reached finAPI: %q", name, v)
 		}

@@ -36,7 +36,7 @@ func Setup(ctx context.Context, version string) (shutdown func(context.Context) 
 	if err != nil {
 		return nil, fmt.Errorf("tracing: resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(Redacting(exp)), sdktrace.WithResource(res))
 	Install(tp)
 	return tp.Shutdown, nil
 }
