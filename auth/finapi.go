@@ -126,8 +126,10 @@ func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Token
 // token. It reports created=false when finAPI says the user exists
 // (422 ENTITY_EXISTS), which is no error.
 func (c *Client) CreateUser(ctx context.Context, clientToken, id, password string) (created bool, err error) {
-	const op = "create user"
-	defer c.observe(op, c.now(), &err)
+	op, start := "create user", c.now()
+	// Observed as "create user" when finAPI created the user, as
+	// "create user (exists)" when it answered ENTITY_EXISTS.
+	defer func() { c.observe(op, start, &err) }()
 	body, _ := json.Marshal(map[string]any{"id": id, "password": password, "isAutoUpdateEnabled": false})
 	resp, err := c.do(ctx, op, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v2/users"), bytes.NewReader(body))
@@ -143,6 +145,7 @@ func (c *Client) CreateUser(ctx context.Context, clientToken, id, password strin
 	case resp.status == http.StatusCreated || resp.status == http.StatusOK:
 		return true, nil
 	case resp.status == http.StatusUnprocessableEntity && resp.code == "ENTITY_EXISTS":
+		op = "create user (exists)"
 		return false, nil
 	}
 	return false, c.refusal(op, resp)

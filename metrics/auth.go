@@ -26,6 +26,7 @@ var finapiOps = map[string]string{
 	"password grant":           "password_grant",
 	"refresh_token grant":      "refresh_token_grant",
 	"create user":              "create_user",
+	"create user (exists)":     "create_user",
 	"delete user":              "delete_user",
 	"revoke":                   "revoke",
 	"create process":           "create_process",
@@ -67,8 +68,8 @@ func (m *Metrics) Hooks() auth.Hooks {
 // (auth.Client.Observe). Token endpoint calls also count in
 // finproxy_token_requests_total; a process counts once there, on its
 // exchange, or on its creation only when that fails (no exchange follows).
-// A confirmed user creation, including finAPI's 422 ENTITY_EXISTS, counts
-// in finproxy_users_created_total.
+// A user finAPI created counts in finproxy_users_created_total; "create
+// user (exists)" (finAPI's 422 ENTITY_EXISTS) does not.
 func (m *Metrics) ObserveFinAPI(op string, err error, d time.Duration) {
 	outcome := outcomeOK
 	if err != nil {

@@ -93,7 +93,7 @@ func New() *Metrics {
 	}, []string{"kind", "outcome"})
 	m.usersCreated = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "users_created_total",
-		Help: "User creations confirmed by finAPI (created or already existing).",
+		Help: "finAPI users created (an existing user, 422 ENTITY_EXISTS, is not counted).",
 	})
 	m.cacheLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "token_cache_lookups_total",

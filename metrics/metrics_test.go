@@ -335,6 +335,7 @@ func TestObserveFinAPI(t *testing.T) {
 		{"process creation error is", "create process", boom, []sample{tokens("process", "error", 1), calls("create_process", "error", 1)}},
 		{"user created", "create user", nil, []sample{users(1), calls("create_user", "ok", 1), tokens("client", "ok", 0)}},
 		{"user creation failed", "create user", boom, []sample{users(0), calls("create_user", "error", 1)}},
+		{"user existed", "create user (exists)", nil, []sample{users(0), calls("create_user", "ok", 1)}},
 		{"delete user", "delete user", nil, []sample{users(0), calls("delete_user", "ok", 1)}},
 		{"revoke", "revoke", boom, []sample{calls("revoke", "error", 1)}},
 		{"unknown op", "something new", nil, []sample{calls("other", "ok", 1)}},
