@@ -195,6 +195,9 @@ func TestIdentityConflictIsNotRetried(t *testing.T) {
 	if n := countLines(p.out.String(), userID, "derived identity"); n != 1 {
 		t.Errorf("conflict logged %d times, want once with the finAPI user id", n)
 	}
+	if n := auditEvents(t, p.out.String(), "identity_conflict", mustKeys(t).Session(s).Short(), userID); n != 1 {
+		t.Errorf("identity_conflict audit events = %d, want 1", n)
+	}
 }
 
 func TestBadClientCredentials(t *testing.T) {

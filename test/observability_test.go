@@ -91,31 +91,47 @@ func TestMetricsFollowAScriptedSequence(t *testing.T) {
 		}
 	}
 
-	// The audit events of the sequence, once each.
-	out := p.out.String()
-	short := mustKeys(t).Session(s).Short()
-	for event, n := range map[string]int{"user_created": 1, "token_obtained": 1, "token_renewed": 1} {
-		lines := 0
-		for _, l := range strings.Split(out, "\n") {
-			var ev struct{ Logger, Event, Session, FinapiUser, RequestID string }
-			if json.Unmarshal([]byte(l), &struct {
-				Logger     *string `json:"logger"`
-				Event      *string `json:"event"`
-				Session    *string `json:"session"`
-				FinapiUser *string `json:"finapi_user"`
-				RequestID  *string `json:"request_id"`
-			}{&ev.Logger, &ev.Event, &ev.Session, &ev.FinapiUser, &ev.RequestID}) != nil || ev.Logger != "audit" || ev.Event != event {
-				continue
-			}
-			lines++
-			if ev.Session != short || ev.FinapiUser != mustKeys(t).Session(s).UserID() || ev.RequestID == "" {
-				t.Errorf("audit %s lacks session/user/request id: %s", event, l)
-			}
-		}
-		if lines != n {
-			t.Errorf("audit event %s appeared %d times, want %d", event, lines, n)
+	// Logout and deletion close the identity's lifecycle.
+	if resp, body := p.do(request{method: "POST", path: "/proxy/v1/session/logout", session: s}); resp.StatusCode != 204 {
+		t.Fatalf("logout: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := p.do(request{method: "DELETE", path: "/proxy/v1/session", session: s}); resp.StatusCode != 204 {
+		t.Fatalf("delete: %d %s", resp.StatusCode, body)
+	}
+
+	// The audit events of the sequence, once each (the deletion logs in
+	// once more after the logout, so token_obtained appears twice).
+	user := mustKeys(t).Session(s).UserID()
+	for event, n := range map[string]int{"user_created": 1, "token_obtained": 2, "token_renewed": 1, "token_revoked": 1, "user_deleted": 1} {
+		if got := auditEvents(t, p.out.String(), event, mustKeys(t).Session(s).Short(), user); got != n {
+			t.Errorf("audit event %s appeared %d times, want %d", event, got, n)
 		}
 	}
+}
+
+// auditEvents counts the audit lines of event in out, checking that each
+// names the session hash, the finAPI user (when user is not empty) and a
+// request id.
+func auditEvents(t *testing.T, out, event, session, user string) int {
+	t.Helper()
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		var ev struct {
+			Logger     string `json:"logger"`
+			Event      string `json:"event"`
+			Session    string `json:"session"`
+			FinapiUser string `json:"finapi_user"`
+			RequestID  string `json:"request_id"`
+		}
+		if json.Unmarshal([]byte(l), &ev) != nil || ev.Logger != "audit" || ev.Event != event {
+			continue
+		}
+		n++
+		if ev.Session != session || ev.FinapiUser != user || ev.RequestID == "" {
+			t.Errorf("audit %s lacks session/user/request id: %s", event, l)
+		}
+	}
+	return n
 }
 
 func TestReadiness(t *testing.T) {

@@ -92,6 +92,9 @@ func TestConcurrentFirstRequestsCreateOneProcess(t *testing.T) {
 	if f.Processes() != 1 {
 		t.Errorf("processes = %d, want 1", f.Processes())
 	}
+	if n := auditEvents(t, p.out.String(), "process_created", mustKeys(t).Session(s).Short(), ""); n != 1 {
+		t.Errorf("process_created audit events = %d, want 1", n)
+	}
 }
 
 func TestExpiredProcessAnswers401ThenStartsOver(t *testing.T) {
