@@ -98,13 +98,7 @@ func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Token
 	form.Set("client_secret", c.ClientSecret)
 	body := form.Encode()
 	issued := c.now()
-	resp, err := c.do(ctx, op, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v2/oauth/token"), strings.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		return req, err
-	})
+	resp, err := c.do(ctx, op, c.request(http.MethodPost, "/api/v2/oauth/token", formType, []byte(body), ""))
 	if err != nil {
 		return Token{}, err
 	}
@@ -131,14 +125,7 @@ func (c *Client) CreateUser(ctx context.Context, clientToken, id, password strin
 	// "create user (exists)" when it answered ENTITY_EXISTS.
 	defer func() { c.observe(op, start, &err) }()
 	body, _ := json.Marshal(map[string]any{"id": id, "password": password, "isAutoUpdateEnabled": false})
-	resp, err := c.do(ctx, op, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v2/users"), bytes.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+clientToken)
-		}
-		return req, err
-	})
+	resp, err := c.do(ctx, op, c.request(http.MethodPost, "/api/v2/users", jsonType, body, clientToken))
 	switch {
 	case err != nil:
 		return false, err
@@ -156,20 +143,8 @@ func (c *Client) CreateUser(ctx context.Context, clientToken, id, password strin
 func (c *Client) DeleteUser(ctx context.Context, userToken string) (err error) {
 	const op = "delete user"
 	defer c.observe(op, c.now(), &err)
-	resp, err := c.do(ctx, op, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodDelete, c.endpoint("/api/v2/users"), nil)
-		if err == nil {
-			req.Header.Set("Authorization", "Bearer "+userToken)
-		}
-		return req, err
-	})
-	if err != nil {
-		return err
-	}
-	if resp.status/100 == 2 {
-		return nil
-	}
-	return c.refusal(op, resp)
+	resp, err := c.do(ctx, op, c.request(http.MethodDelete, "/api/v2/users", "", nil, userToken))
+	return c.success(op, resp, err)
 }
 
 // Revoke revokes token (an access or refresh token, as hint says; an empty
@@ -181,15 +156,41 @@ func (c *Client) Revoke(ctx context.Context, clientToken, token, hint string) (e
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	body := form.Encode()
-	resp, err := c.do(ctx, op, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v2/oauth/revoke"), strings.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Authorization", "Bearer "+clientToken)
+	resp, err := c.do(ctx, op, c.request(http.MethodPost, "/api/v2/oauth/revoke", formType, []byte(form.Encode()), clientToken))
+	return c.success(op, resp, err)
+}
+
+// Content types of finAPI requests.
+const (
+	formType = "application/x-www-form-urlencoded"
+	jsonType = "application/json"
+)
+
+// request returns a builder of one request to finAPI (a retry builds it
+// anew): method and path, an optional body of contentType, and an optional
+// bearer token.
+func (c *Client) request(method, path, contentType string, body []byte, bearer string) func() (*http.Request, error) {
+	return func() (*http.Request, error) {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
 		}
-		return req, err
-	})
+		req, err := http.NewRequest(method, c.endpoint(path), rd)
+		if err != nil {
+			return nil, err
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		return req, nil
+	}
+}
+
+// success turns a call's outcome into nil for a 2xx answer, else an error.
+func (c *Client) success(op string, resp *response, err error) error {
 	if err != nil {
 		return err
 	}

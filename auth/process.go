@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,13 +59,7 @@ func (c *Client) CreateProcess(ctx context.Context, processID, reference string)
 		"clientReferences": []map[string]string{{"clientReference": reference}},
 		"processId":        processID,
 	})
-	resp, err := c.doOnce(ctx, op, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, c.endpoint("/api/v1/processes"), bytes.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		return req, err
-	})
+	resp, err := c.doOnce(ctx, op, c.request(http.MethodPost, "/api/v1/processes", jsonType, body, ""))
 	if err != nil {
 		return "", err
 	}
@@ -88,9 +81,7 @@ func (c *Client) CreateProcess(ctx context.Context, processID, reference string)
 func (c *Client) ExchangeProcess(ctx context.Context, processToken string) (_ string, err error) {
 	const op = "exchange process"
 	defer c.observe(op, c.now(), &err)
-	resp, err := c.doOnce(ctx, op, func() (*http.Request, error) {
-		return http.NewRequest(http.MethodGet, c.endpoint("/api/v1/processes/"+url.PathEscape(processToken))+"?invalidate=true", nil)
-	})
+	resp, err := c.doOnce(ctx, op, c.request(http.MethodGet, "/api/v1/processes/"+url.PathEscape(processToken)+"?invalidate=true", "", nil, ""))
 	if err != nil {
 		return "", err
 	}
