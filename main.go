@@ -14,8 +14,10 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,9 +51,10 @@ func run(environ []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// Every log line passes the redaction guard, whatever logger wrote it.
-	log := newLogger(cfg, redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret))
+	log := newLogger(cfg, redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret, urlPassword(cfg.RedisURL)))
 
-	traced := tracing.Enabled(os.Getenv)
+	env := envMap(environ)
+	traced := tracing.Enabled(func(k string) string { return env[k] })
 	if traced {
 		shutdown, err := tracing.Setup(context.Background(), metrics.Version())
 		if err != nil {
@@ -117,9 +120,6 @@ func run(environ []string, stdout, stderr io.Writer) int {
 
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	for _, srv := range servers {
-		go srv.SetKeepAlivesEnabled(false)
-	}
 	done := make(chan error, len(servers))
 	for _, srv := range servers {
 		go func() { done <- srv.Shutdown(sctx) }()
@@ -233,6 +233,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 	ready := &atomic.Bool{}
 	clientToken := &auth.ReuseToken{
 		Source:  auth.ClientCredentials{Client: access},
+		Timeout: cfg.UpstreamTimeout,
 		OnFirst: func() { ready.Store(true) },
 	}
 	st, err := newStore(cfg, keys, log)
@@ -355,4 +356,25 @@ func newLogger(cfg *config.Config, out io.Writer) zerolog.Logger {
 // requests) into zerolog.
 func newStdLogger(log zerolog.Logger) *stdlog.Logger {
 	return stdlog.New(log.With().Str("source", "net/http").Logger(), "", 0)
+}
+
+// envMap turns environ (os.Environ's form) into a map.
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// urlPassword returns the password in raw's user info, for redaction.
+func urlPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	p, _ := u.User.Password()
+	return p
 }
