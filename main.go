@@ -242,15 +242,16 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 	}
 	m.SetSessions(st.len)
 	sessions := &auth.Sessions{
-		Source:      &auth.UserLogin{Client: access, ClientToken: clientToken, Audit: audit},
-		Store:       st.Store,
-		Locker:      st.locker,
-		Timeout:     cfg.UpstreamTimeout,
-		RenewBefore: cfg.RenewBefore,
-		Idle:        cfg.SessionIdle,
-		Log:         log,
-		Hooks:       m.Hooks(),
-		Audit:       audit,
+		Source:       &auth.UserLogin{Client: access, ClientToken: clientToken, Audit: audit},
+		Store:        st.Store,
+		Locker:       st.locker,
+		Timeout:      cfg.UpstreamTimeout,
+		RenewBefore:  cfg.RenewBefore,
+		Idle:         cfg.SessionIdle,
+		ConflictHold: cfg.ConflictHold,
+		Log:          log,
+		Hooks:        m.Hooks(),
+		Audit:        audit,
 	}
 	if cfg.Mode == config.ModeProcess {
 		processCtlURL, _ := config.ParseBaseURL(cfg.ProcessCtlURL)

@@ -28,6 +28,10 @@ const DefaultConflictHold = 24 * time.Hour
 // conflictPrefix keys a session's identity-conflict marker in the store.
 const conflictPrefix = "conflict:"
 
+// saveTimeout bounds storing a token just obtained, independent of what
+// is left of the fetch's budget.
+const saveTimeout = 2 * time.Second
+
 // Hooks are told what the session cache does, for metrics and audit logs.
 // Every field is optional.
 type Hooks struct {
@@ -130,11 +134,12 @@ func (c *Sessions) Cached(ctx context.Context, s Session) (Token, bool) {
 	return c.load(ctx, s)
 }
 
-// Forget removes the session's token, and any identity-conflict hold, from
-// the store.
+// Forget removes the session's token from the store. An identity-conflict
+// hold stays: a client that logs out and retries on every error must not
+// turn the hold into a stream of failed logins.
 func (c *Sessions) Forget(ctx context.Context, s Session) error {
 	c.group.Forget(s.ID)
-	return errors.Join(c.Store.Delete(ctx, s.ID), c.Store.Delete(ctx, conflictPrefix+s.ID))
+	return c.Store.Delete(ctx, s.ID)
 }
 
 // Invalidate forgets the session's token if it is still stale, a token
@@ -231,9 +236,8 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 		if at := cur.renewAt(c.renewBefore(), jitter(s)); at.IsZero() || now.Before(at) {
 			return cur, nil // renewed meanwhile
 		}
-		// Expired meanwhile (!usable): fetch as on demand, for the
-		// requests that joined this flight.
-	case usable:
+	case usable: // on demand; a renewal ahead whose token expired meanwhile
+		// falls through and fetches, for the requests that joined it.
 		return cur, nil
 	}
 	if hold, ok := c.conflictHeld(ctx, s, now); ok {
@@ -288,7 +292,10 @@ func (c *Sessions) save(ctx context.Context, s Session, t Token) {
 			ttl += c.idle()
 		}
 	}
-	c.storeHealth(c.Store.Set(ctx, s.ID, t, ttl))
+	// The fetch may have used up its budget: the token must land anyway.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	c.storeHealth(c.Store.Set(sctx, s.ID, t, ttl))
 }
 
 // storeHealth logs a change between a working and a failing store once,
@@ -310,7 +317,7 @@ func (c *Sessions) conflict(ctx context.Context, s Session, err error) error {
 	now := c.now()
 	c.storeHealth(c.Store.Set(ctx, conflictPrefix+s.ID, Token{Issued: now, Expiry: now.Add(hold), UserID: s.UserID()}, hold))
 	c.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", s.UserID()).Dur("hold", hold).
-		Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the hold ends: delete that finAPI user or restore the identity secret, then log the session out")
+		Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the hold ends: delete that finAPI user or restore the identity secret")
 	c.Audit.Record(ctx, EventIdentityConflict, s, s.UserID())
 	if c.Hooks.Conflict != nil {
 		c.Hooks.Conflict(ctx, s, err)

@@ -630,11 +630,20 @@ func TestSessionsIdentityConflictHold(t *testing.T) {
 		t.Errorf("Conflict hook called %d times, want once per attempt (2)", n)
 	}
 
-	// Once resolved, forgetting the session (logout) lifts the hold.
-	conflicting.Store(false)
+	// Logging out does not lift the hold: a client that logs out and
+	// retries on every error must not turn it into failed logins.
 	if err := other.Forget(ctx, conflicted); err != nil {
 		t.Fatal(err)
 	}
+	_, err = c.Token(ctx, conflicted)
+	checkConflict("Token after Forget", err, hold)
+	if n := src.calls(); n != 3 {
+		t.Errorf("source called %d times after Forget, want still 3", n)
+	}
+
+	// Once resolved, the next attempt after the hold succeeds.
+	conflicting.Store(false)
+	clock.Set(t0.Add(2 * hold))
 	if tok, err := c.Token(ctx, conflicted); err != nil || tok.AccessToken != "tok-4" {
 		t.Errorf("Token after resolution = %q, %v; want tok-4", tok.AccessToken, err)
 	}

@@ -39,11 +39,9 @@ const (
 func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error quotes the whole URL, password included
-		}
-		return nil, fmt.Errorf("cache: invalid redis URL: %w", err)
+		// net/url's errors quote the URL or parts of it, which may be
+		// the password: say nothing of the value.
+		return nil, errors.New("cache: not a valid redis URL (percent-encode special characters in the password)")
 	}
 	q := u.Query()
 	fail := func(err error) (redis.UniversalClient, error) {

@@ -103,6 +103,10 @@ type Config struct {
 	// RenewBefore is the share of a user token's lifetime left when it is
 	// renewed in the background.
 	RenewBefore float64 `env:"RENEW_BEFORE" envDefault:"0.2"`
+	// ConflictHold is how long a session whose derived identity finAPI
+	// refused is not tried again (every attempt counts toward finAPI's
+	// lock of the user).
+	ConflictHold time.Duration `env:"CONFLICT_HOLD" envDefault:"24h"`
 	// SessionIdle is how long an expired token's entry (with its refresh
 	// token) is kept, so a session back from a pause renews with one
 	// refresh grant; sessions idle for longer are evicted.
@@ -119,7 +123,7 @@ type Config struct {
 	// LockTTL and LockWait bound the cross-replica lock of a session's
 	// token fetch: how long a holder keeps it at most, and how long
 	// another replica waits for it before fetching without it. Zero means
-	// UpstreamTimeout, the longest a fetch runs.
+	// UpstreamTimeout (plus 5s for the TTL), the longest a fetch runs.
 	LockTTL  time.Duration `env:"LOCK_TTL"`
 	LockWait time.Duration `env:"LOCK_WAIT"`
 
@@ -129,6 +133,11 @@ type Config struct {
 	// Pprof serves net/http/pprof on the admin listener.
 	Pprof bool `env:"PPROF" envDefault:"false"`
 }
+
+// lockMargin is added to the upstream timeout for the default lock TTL, so
+// that a fetch that uses its whole budget still stores its token while it
+// holds the lock.
+const lockMargin = 5 * time.Second
 
 // Error is one configuration problem, naming the variable.
 type Error struct {
@@ -186,7 +195,7 @@ func Load(environ []string) (*Config, error) {
 		return nil, errors.Join(problems...)
 	}
 	if cfg.LockTTL == 0 {
-		cfg.LockTTL = cfg.UpstreamTimeout
+		cfg.LockTTL = cfg.UpstreamTimeout + lockMargin
 	}
 	if cfg.LockWait == 0 {
 		cfg.LockWait = cfg.UpstreamTimeout
@@ -364,6 +373,9 @@ func (c *Config) validate() []error {
 	}
 	if c.RenewBefore <= 0 || c.RenewBefore >= 1 {
 		bad("RENEW_BEFORE", "must be a share of the token's lifetime between 0 and 1, not %v", c.RenewBefore)
+	}
+	if c.ConflictHold < time.Minute {
+		bad("CONFLICT_HOLD", "must be at least 1m, not %s", c.ConflictHold)
 	}
 	if c.SessionIdle <= 0 {
 		bad("SESSION_IDLE", "must be positive, not %s", c.SessionIdle)

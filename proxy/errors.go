@@ -29,7 +29,6 @@ var (
 	errMethodNotAllowed = errors.New("method not allowed")
 	errBodyTooLarge     = errors.New("request body too large")
 	errInvalidBody      = errors.New("request body could not be read")
-	errUpgradeRefused   = errors.New("protocol upgrade refused")
 	errUpstreamTimeout  = errors.New("upstream did not answer in time")
 	errUpstreamDown     = errors.New("upstream unreachable")
 )
@@ -52,7 +51,6 @@ var table = []struct {
 	{errInvalidSession, problem{400, "BAD_REQUEST", "invalid_session", "Malformed session"}},
 	{errSessionRefused, problem{401, "UNAUTHORIZED_ACCESS", "invalid_session", "Session token refused: expired, not yet valid, wrongly signed or for another issuer or audience"}},
 	{errInvalidPath, problem{400, "BAD_REQUEST", "invalid_path", "Request path with dot segments, encoded slashes, double encoding or path parameters is refused"}},
-	{errUpgradeRefused, problem{400, "BAD_REQUEST", "upgrade_refused", "Protocol upgrades (WebSocket, h2c) are not forwarded"}},
 	{errRouteDenied, problem{403, "FORBIDDEN", "route_denied", "This endpoint needs the client token and is not available through finproxy"}},
 	{errNoRoute, problem{404, "UNKNOWN_ENTITY", "no_route", "No such endpoint"}},
 	{errMethodNotAllowed, problem{405, "METHOD_NOT_ALLOWED", "method_not_allowed", "Method not allowed"}},

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -43,21 +44,25 @@ func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *server) finish(ec echo.Context, st *state, aborted bool) {
 	r, res := ec.Request(), ec.Response()
 	d := time.Since(st.start)
+	status := res.Status
+	if aborted && !res.Committed {
+		status = http.StatusInternalServerError // the connection is dropped unanswered
+	}
 	route := "-"
 	if st.route != nil {
 		route = st.route.prefix
 	}
 	if s.cfg.Observer != nil {
-		s.cfg.Observer.Request(route, r.Method, res.Status, d)
+		s.cfg.Observer.Request(route, r.Method, status, d)
 	}
 	ev := s.cfg.Log.Info()
-	if res.Status >= 500 || aborted {
+	if status >= 500 || aborted {
 		ev = s.cfg.Log.Warn()
 	}
 	ev = ev.Str("request_id", st.requestID).
 		Str("method", r.Method).
 		Str("path", r.URL.Path).
-		Int("status", res.Status).
+		Int("status", status).
 		Dur("duration_ms", d).
 		Str("route", route).
 		Int64("bytes_in", max(r.ContentLength, 0)).
@@ -82,7 +87,7 @@ func (s *server) finish(ec echo.Context, st *state, aborted bool) {
 	}
 	if reason := res.Header().Get(ReasonHeader); reason != "" {
 		ev = ev.Str("error", reason)
-		if res.Status >= 500 {
+		if status >= 500 {
 			ev = ev.AnErr("cause", st.err) // auth and transport errors name no secret
 		}
 	}

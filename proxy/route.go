@@ -87,9 +87,14 @@ func checkPath(u *url.URL) error {
 // decoded path, as the upstream will see it.
 func denied(method, path string) bool {
 	p := strings.ToLower(path)
-	if strings.Contains(p, ".") {
-		p = stripSuffixes(p)
+	if strings.Contains(p, ".") && deniedPlain(method, stripSuffixes(p)) {
+		return true
 	}
+	return deniedPlain(method, p)
+}
+
+// deniedPlain is denied for a lowercase path taken literally.
+func deniedPlain(method, p string) bool {
 	if under(p, "/oauth") {
 		return true
 	}

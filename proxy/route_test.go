@@ -324,6 +324,9 @@ func TestDeniedSuffixSpellings(t *testing.T) {
 		{"GET", "/api/v2/clientConfiguration.xml", true},
 		{"POST", "/api/v2/oauth/token.json", true},
 		{"GET", "/api/v2/users.json", false},
+		{"GET", "/api/v2/users/.x", true},
+		{"DELETE", "/api/v2/users/.hidden", true},
+		{"GET", "/api/v2/.clientConfiguration", false},
 		{"GET", "/api/v2/accounts/1.5", false},
 	} {
 		if got := denied(c.method, c.path); got != c.want {

@@ -177,14 +177,14 @@ func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := checkPath(r.URL); err != nil {
 			return err
 		}
-		switch {
-		case r.Method == http.MethodConnect || r.Method == http.MethodTrace:
+		if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
 			return errMethodNotAllowed
-		case r.Header.Get("Upgrade") != "":
-			// No finAPI service speaks WebSocket or h2c; an upgraded
-			// connection would be a tunnel past route denial.
-			return errUpgradeRefused
 		}
+		// No finAPI service speaks WebSocket or h2c, and an upgraded
+		// connection would be a tunnel past route denial: the offer is
+		// ignored (RFC 9110 lets a server), so clients that offer h2c on
+		// every request (curl --http2, Java's HttpClient) still work.
+		r.Header.Del("Upgrade")
 		st := stateOf(r)
 		rt, rest := s.router.match(r.URL.EscapedPath())
 		if rt == nil {
@@ -252,7 +252,7 @@ func (s *server) bufferBody(r *http.Request, st *state) error {
 	}
 	r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
+	r.ContentLength, r.TransferEncoding = int64(len(body)), nil // sent with its length
 	st.body = body
 	return nil
 }

@@ -61,16 +61,27 @@ func TestRequestSmugglingIsNotForwarded(t *testing.T) {
 	}
 }
 
-func TestUpgradesAndOddMethodsRefused(t *testing.T) {
+// TestUpgradesIgnoredAndOddMethodsRefused: an upgrade offer is ignored (no
+// tunnel past denial, but clients that offer h2c on every request work),
+// CONNECT and TRACE are refused.
+func TestUpgradesIgnoredAndOddMethodsRefused(t *testing.T) {
 	f := newFinAPI(t, emulator.Config{})
 	p := startProxy(t, f, proxyEnv(f))
 	p.waitReady()
-	f.Reset()
 	s := session(t, 1)
 	for _, up := range []string{"websocket", "h2c"} {
-		resp, body := p.do(request{path: "/api/v2/accounts", session: s, header: http.Header{"Upgrade": {up}, "Connection": {"Upgrade"}}})
-		wantError(t, resp, body, 400, "upgrade_refused")
+		resp, body := p.do(request{path: "/api/v2/accounts", session: s, header: http.Header{
+			"Upgrade": {up}, "Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {"AAMAAABkAAQAAP__"}}})
+		if resp.StatusCode != 200 {
+			t.Errorf("Upgrade: %s: %d %s", up, resp.StatusCode, body)
+		}
+		reqs := f.requestsTo("/api/v2/accounts")
+		h := reqs[len(reqs)-1].Header
+		if h.Get("Upgrade") != "" || h.Get("Http2-Settings") != "" || strings.Contains(strings.ToLower(h.Get("Connection")), "upgrade") {
+			t.Errorf("the upgrade offer reached finAPI: %v", h)
+		}
 	}
+	f.Reset()
 	resp, body := p.do(request{method: "TRACE", path: "/api/v2/accounts", session: s})
 	wantError(t, resp, body, 405, "method_not_allowed")
 	if n := len(f.Requests()); n != 0 {

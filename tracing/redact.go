@@ -52,7 +52,7 @@ func redactURL(raw string) string {
 	}
 	u.RawQuery, u.ForceQuery, u.Fragment, u.User = "", false, "", nil
 	if i := strings.Index(u.Path, "/processes/"); i >= 0 {
-		u.Path, u.RawPath = u.Path[:i]+"/processes/[REDACTED]", ""
+		u.Path, u.RawPath = u.Path[:i]+"/processes/REDACTED", ""
 	}
 	return u.String()
 }
