@@ -168,7 +168,7 @@ func TestLogoutHonouredByOtherReplicas(t *testing.T) {
 		t.Fatalf("logout: %d %s", resp.StatusCode, body)
 	}
 	f.Reset()
-	time.Sleep(100 * time.Millisecond) // pub/sub delivery on loopback
+	time.Sleep(500 * time.Millisecond) // pub/sub delivery on loopback, with room for a loaded CI machine
 	if resp, body := ps[1].do(request{path: "/api/v2/accounts", session: s}); resp.StatusCode != 200 {
 		t.Fatalf("after logout on replica 0: %d %s", resp.StatusCode, body)
 	}
