@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
-	"strings"
 	"sync"
 )
 
@@ -73,9 +72,10 @@ func (k *Keys) Session(raw string) Session {
 	m.Reset()
 	m.Write([]byte(raw))
 	var sum [sha256.Size]byte
-	id := hex.EncodeToString(m.Sum(sum[:0]))
+	var id [2 * sha256.Size]byte
+	hex.Encode(id[:], m.Sum(sum[:0]))
 	k.macs.Put(m)
-	return Session{ID: id, raw: raw, keys: k}
+	return Session{ID: string(id[:]), raw: raw, keys: k}
 }
 
 // A Session is one app session. Its String form is a short keyed hash, safe
@@ -120,7 +120,7 @@ func (s Session) Password() string {
 // Process Controller: a keyed hash, never the raw session.
 func (s Session) Reference() string {
 	sum := mac(s.keys.reference, s.raw)
-	return strings.TrimRight(lowerBase32.EncodeToString(sum[:20]), "=")
+	return lowerBase32.EncodeToString(sum[:20])
 }
 
 func mac(key []byte, msg string) []byte {

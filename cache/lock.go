@@ -33,17 +33,7 @@ type Locker interface {
 	Lock(ctx context.Context, key string) (unlock func(), err error)
 }
 
-// NoLocker is the Locker of a single replica (the memory store): in-process
-// single-flighting is enough, so Lock returns at once.
-type NoLocker struct{}
-
-var (
-	_ Locker = NoLocker{}
-	_ Locker = (*RedisLocker)(nil)
-)
-
-// Lock implements Locker; it holds nothing.
-func (NoLocker) Lock(context.Context, string) (func(), error) { return func() {}, nil }
+var _ Locker = (*RedisLocker)(nil)
 
 // RedisLocker is a Locker shared by all replicas through Redis: SET key
 // token NX PX TTL, polled while another holder has it, and released with a

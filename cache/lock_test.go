@@ -165,12 +165,3 @@ func TestRedisLockerExcludes(t *testing.T) {
 		t.Fatalf("at most %d holders at once over %d locks; want 1 over 40", most.Load(), done.Load())
 	}
 }
-
-func TestNoLocker(t *testing.T) {
-	unlock, err := NoLocker{}.Lock(context.Background(), "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	unlock()
-	unlock()
-}
