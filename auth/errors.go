@@ -9,10 +9,14 @@ import (
 // Kinds of failure that callers branch on. An *Error wraps exactly one.
 var (
 	// ErrUnreachable: finAPI could not be reached (connection refused,
-	// reset, TLS failure) or answered something that is not finAPI.
+	// reset, DNS or TLS failure).
 	ErrUnreachable = errors.New("finAPI unreachable")
-	// ErrUnavailable: finAPI answered 5xx, did not answer in time, or is
-	// backed off after such failures; tokens cannot be had right now.
+	// ErrInvalidAnswer: finAPI answered a success that finproxy cannot use
+	// (not JSON, no or an empty token, a negative expires_in, no entry for
+	// the client reference sent).
+	ErrInvalidAnswer = errors.New("finAPI answered nonsense")
+	// ErrUnavailable: finAPI answered 5xx or 429, did not answer in time,
+	// or is backed off after such failures; tokens cannot be had right now.
 	ErrUnavailable = errors.New("finAPI token service unavailable")
 	// ErrClientRejected: finAPI refused the client credentials.
 	ErrClientRejected = errors.New("finAPI refused the client credentials")
@@ -25,6 +29,9 @@ var (
 	// ErrBusy: finAPI refused to delete a user while a bank connection is
 	// busy (423).
 	ErrBusy = errors.New("finAPI user is busy")
+	// ErrBadCredentials: finAPI refused a user's password (the password
+	// grant's 400 for bad user credentials). It is also ErrRejected.
+	ErrBadCredentials = errors.New("finAPI refused the user credentials")
 	// ErrRejected: finAPI refused a request for another reason (4xx).
 	ErrRejected = errors.New("finAPI refused the request")
 )
@@ -41,8 +48,13 @@ type Error struct {
 	Code string
 	// RetryAfter, if positive, is when the caller may try again.
 	RetryAfter time.Duration
+	// RequestID is the X-Request-Id the call was sent with, so that a
+	// log line can be matched with finAPI's support records.
+	RequestID string
 	// Err is the underlying transport error, if any.
 	Err error
+
+	heldBack bool // refused at once during a back-off: no call was made
 }
 
 func (e *Error) Error() string {
@@ -61,11 +73,16 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns the kind and the transport error, for errors.Is and As.
+// ErrBadCredentials is an ErrRejected too.
 func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
+	errs := []error{e.Kind}
+	if e.Kind == ErrBadCredentials {
+		errs = append(errs, ErrRejected)
 	}
-	return []error{e.Kind, e.Err}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
 }
 
 // RetryAfter returns how long err asks the caller to wait, or 0.

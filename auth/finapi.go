@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,16 +24,28 @@ const (
 	retryCap      = 1 * time.Second
 	backoffFirst  = 1 * time.Second
 	backoffCap    = 10 * time.Second
+	maxRetryAfter = 5 * time.Minute // a longer Retry-After is taken as this
 	maxErrorBytes = 64 << 10
+)
+
+// Ops that the client's classification branches on.
+const (
+	opPasswordGrant = "password grant"
+	opCreateProcess = "create process"
 )
 
 // Client calls finAPI's OAuth and user endpoints on behalf of finproxy.
 //
 // Calls that fail with a network error or a 5xx are retried with capped
 // exponential back-off and jitter while the context allows. When they still
-// fail, the client backs off as a whole (a short negative cache): for a
-// growing, capped time every call fails at once with ErrUnavailable and a
-// RetryAfter, so a dead token endpoint is not hammered by every request.
+// fail, or finAPI answers 429 or refuses the client credentials, the client
+// backs off as a whole (a short negative cache): for a growing, capped time
+// (at least finAPI's Retry-After) every call fails at once with the error
+// that started the back-off, so a dead or refusing endpoint is not hammered
+// by every request and one cause keeps one answer.
+//
+// Every call carries an X-Request-Id: the one of the request it is made for
+// (WithRequestID), or a fresh one.
 type Client struct {
 	// BaseURL is finAPI Access's base URL. Required.
 	BaseURL *url.URL
@@ -50,17 +63,19 @@ type Client struct {
 
 	mu        sync.Mutex
 	downUntil time.Time
+	downErr   Error // the failure that started the back-off
 	backoff   time.Duration
 }
 
-// apiError is finAPI's ErrorMessage and OAuth error shape, as far as
-// finproxy reads it.
+// apiError is finAPI's ErrorMessage and OAuth error (BadCredentialsError)
+// shape, as far as finproxy reads it.
 type apiError struct {
 	Errors []struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"errors"`
-	OAuthError string `json:"error"`
+	OAuthError       string `json:"error"`
+	OAuthDescription string `json:"error_description"`
 }
 
 // accessToken is finAPI's AccessToken.
@@ -78,7 +93,7 @@ func (c *Client) ClientToken(ctx context.Context) (Token, error) {
 
 // PasswordToken obtains a user token with the password grant.
 func (c *Client) PasswordToken(ctx context.Context, userID, password string) (Token, error) {
-	t, err := c.grant(ctx, "password grant", url.Values{
+	t, err := c.grant(ctx, opPasswordGrant, url.Values{
 		"grant_type": {"password"}, "username": {userID}, "password": {password},
 	})
 	t.UserID = userID
@@ -102,12 +117,17 @@ func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Token
 	if err != nil {
 		return Token{}, err
 	}
-	if resp.status != http.StatusOK {
+	if resp.status/100 != 2 {
 		return Token{}, c.refusal(op, resp)
 	}
 	var at accessToken
-	if err := json.Unmarshal(resp.body, &at); err != nil || at.AccessToken == "" {
-		return Token{}, &Error{Op: op, Kind: ErrUnreachable, Status: resp.status, Err: errors.New("malformed token response")}
+	switch err := json.Unmarshal(resp.body, &at); {
+	case err != nil:
+		return Token{}, resp.invalid(op, "token answer is not an AccessToken")
+	case at.AccessToken == "":
+		return Token{}, resp.invalid(op, "token answer has no access_token")
+	case at.ExpiresIn < 0:
+		return Token{}, resp.invalid(op, "token answer has a negative expires_in")
 	}
 	t := Token{AccessToken: at.AccessToken, RefreshToken: at.RefreshToken, Issued: issued}
 	if at.ExpiresIn > 0 { // expires_in 0: the token does not expire
@@ -136,6 +156,19 @@ func (c *Client) CreateUser(ctx context.Context, clientToken, id, password strin
 		return false, nil
 	}
 	return false, c.refusal(op, resp)
+}
+
+// VerifyUser verifies the user id (POST /api/v2/users/verify/{userId})
+// with a client token, for clients without auto-verification. finAPI's
+// 422 (user already verified) counts as success.
+func (c *Client) VerifyUser(ctx context.Context, clientToken, id string) (err error) {
+	const op = "verify user"
+	defer c.observe(op, c.now(), &err)
+	resp, err := c.do(ctx, op, c.request(http.MethodPost, "/api/v2/users/verify/"+url.PathEscape(id), "", nil, clientToken))
+	if err == nil && resp.status == http.StatusUnprocessableEntity {
+		return nil
+	}
+	return c.success(op, resp, err)
 }
 
 // DeleteUser deletes the user that userToken authorises
@@ -200,12 +233,18 @@ func (c *Client) success(op string, resp *response, err error) error {
 	return c.refusal(op, resp)
 }
 
-// refusal classifies a non-success answer of finAPI.
+// refusal classifies a non-success answer of finAPI. A refusal of the
+// client credentials also backs the client off: every call would be
+// refused the same way until an operator fixes them.
 func (c *Client) refusal(op string, r *response) error {
-	e := &Error{Op: op, Status: r.status, Code: r.code, Kind: ErrRejected}
+	e := &Error{Op: op, Status: r.status, Code: r.code, Kind: ErrRejected, RequestID: r.requestID}
 	switch {
-	case r.status == http.StatusUnauthorized && (r.code == "invalid_client" || strings.HasSuffix(op, "grant") || op == "create process"):
+	case r.status == http.StatusUnauthorized && (r.code == "invalid_client" || strings.HasSuffix(op, "grant")),
+		op == opCreateProcess && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden):
 		e.Kind = ErrClientRejected
+		e.RetryAfter = c.failed(e, 0)
+	case op == opPasswordGrant && r.badCredentials():
+		e.Kind = ErrBadCredentials
 	case r.status == http.StatusLocked && op == "delete user":
 		e.Kind = ErrBusy
 	case r.status == http.StatusLocked:
@@ -214,11 +253,31 @@ func (c *Client) refusal(op string, r *response) error {
 	return e
 }
 
+// badCredentials reports whether a password grant's answer is finAPI's
+// "bad user credentials": a 400 whose OAuth error is invalid_grant (RFC
+// 6749 section 5.2), or whose ErrorMessage or error description speaks of
+// credentials (finAPI documents the 400 as "Bad user credentials, or
+// invalid refresh_token, or unsupported grant_type" without publishing its
+// code). Any other 400 is a plain refusal.
+func (r *response) badCredentials() bool {
+	if r.status != http.StatusBadRequest {
+		return false
+	}
+	return r.code == "invalid_grant" || strings.Contains(strings.ToLower(r.message), "credentials")
+}
+
+// invalid is the error for a success answer finproxy cannot use.
+func (r *response) invalid(op, why string) *Error {
+	return &Error{Op: op, Kind: ErrInvalidAnswer, Status: r.status, RequestID: r.requestID, Err: errors.New(why)}
+}
+
 type response struct {
 	status     int
 	code       string // finAPI error code or OAuth error
+	message    string // its message or error_description
 	body       []byte
-	retryAfter time.Duration // Retry-After in seconds, if finAPI sent one
+	retryAfter time.Duration // Retry-After, if finAPI sent one
+	requestID  string        // the X-Request-Id the call was sent with
 }
 
 // do sends the request built by newReq, retrying network errors and 5xx
@@ -233,8 +292,12 @@ func (c *Client) doOnce(ctx context.Context, op string, newReq func() (*http.Req
 }
 
 func (c *Client) call(ctx context.Context, op string, attempts int, newReq func() (*http.Request, error)) (*response, error) {
-	if wait := c.backedOff(); wait > 0 {
-		return nil, &Error{Op: op, Kind: ErrUnavailable, RetryAfter: wait, Err: errors.New("backing off after recent failures")}
+	if err := c.backedOff(op); err != nil {
+		return nil, err
+	}
+	id := RequestID(ctx)
+	if id == "" {
+		id = NewRequestID()
 	}
 	var last *Error
 	for attempt := range attempts {
@@ -253,34 +316,47 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 			return nil, &Error{Op: op, Kind: ErrUnreachable, Err: err}
 		}
 		req = req.WithContext(ctx)
+		req.Header.Set("X-Request-Id", id)
 		resp, err := c.send(req)
-		if err == nil && resp.status < 500 && resp.status != http.StatusTooManyRequests {
+		switch {
+		case err == nil && resp.status < 500 && resp.status != http.StatusTooManyRequests:
 			c.succeeded()
+			resp.requestID = id
 			return resp, nil
-		}
-		if err == nil && resp.status == http.StatusTooManyRequests {
+		case err == nil && resp.status == http.StatusTooManyRequests:
 			// finAPI rate-limits us: retrying now makes it worse.
-			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code}
-			last.RetryAfter = c.failed(resp.retryAfter)
+			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code, RequestID: id}
+			last.RetryAfter = c.failed(last, resp.retryAfter)
 			return nil, last
-		}
-		if err != nil {
-			last = &Error{Op: op, Kind: ErrUnreachable, Err: err}
-			if errors.Is(ctx.Err(), context.Canceled) {
-				// The caller gave up: no verdict on finAPI, no back-off.
-				last.Kind = ErrUnavailable
+		case err == nil: // 5xx
+			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code, RequestID: id}
+			if resp.retryAfter > 0 {
+				last.RetryAfter = c.failed(last, resp.retryAfter)
 				return nil, last
 			}
-			if ctx.Err() != nil {
-				last.Kind = ErrUnavailable // our own budget ran out: finAPI is too slow
-				break
-			}
-		} else {
-			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code}
+		case errors.Is(ctx.Err(), context.Canceled):
+			// The caller gave up: no verdict on finAPI, no back-off.
+			return nil, &Error{Op: op, Kind: ErrUnavailable, Err: err, RequestID: id}
+		case ctx.Err() != nil || isTimeout(err):
+			// Our budget ran out, or the HTTP client's: finAPI is too
+			// slow. Either way the same answer (503 with Retry-After).
+			last = &Error{Op: op, Kind: ErrUnavailable, Err: err, RequestID: id}
+		default:
+			last = &Error{Op: op, Kind: ErrUnreachable, Err: err, RequestID: id}
+		}
+		if ctx.Err() != nil {
+			break // no time for another attempt
 		}
 	}
-	last.RetryAfter = c.failed(0)
+	last.RetryAfter = c.failed(last, 0)
 	return nil, last
+}
+
+// isTimeout reports whether a transport error is a timeout (the HTTP
+// client's, a dial's or a deadline's).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // send performs one request and reads the (bounded) answer. Transport
@@ -303,31 +379,59 @@ func (c *Client) send(req *http.Request) (*response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading answer from %s: %w", req.URL.Host, err)
 	}
-	r := &response{status: resp.StatusCode, body: body}
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
-		r.retryAfter = time.Duration(secs) * time.Second
-	}
+	r := &response{status: resp.StatusCode, body: body, retryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())}
 	if resp.StatusCode >= 400 {
 		var ae apiError
 		if json.Unmarshal(body, &ae) == nil {
-			r.code = ae.OAuthError
+			r.code, r.message = ae.OAuthError, ae.OAuthDescription
 			if len(ae.Errors) > 0 {
-				r.code = ae.Errors[0].Code
+				r.code, r.message = ae.Errors[0].Code, ae.Errors[0].Message
 			}
 		}
 	}
 	return r, nil
 }
 
-func (c *Client) backedOff() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.downUntil.Sub(c.now())
+// ParseRetryAfter reads a Retry-After header in either form RFC 9110
+// section 10.2.3 allows: delta-seconds, or an HTTP date (taken relative to
+// now). It returns 0 for an empty, malformed or past value.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfter)
+	}
+	return 0
 }
 
-// failed starts or extends the back-off, for at least atLeast (finAPI's
-// Retry-After), and returns its length.
-func (c *Client) failed(atLeast time.Duration) time.Duration {
+// backedOff returns, while the client backs off, the error that started
+// the back-off (for op, with the time still to wait), else nil.
+func (c *Client) backedOff(op string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wait := c.downUntil.Sub(c.now())
+	if wait <= 0 {
+		return nil
+	}
+	e := c.downErr
+	e.Op, e.RetryAfter, e.RequestID, e.heldBack = op, wait, "", true
+	if e.Err == nil {
+		e.Err = errors.New("backing off after recent failures")
+	}
+	return &e
+}
+
+// failed starts or extends the back-off after cause, for at least atLeast
+// (finAPI's Retry-After, capped at maxRetryAfter), and returns its length.
+func (c *Client) failed(cause *Error, atLeast time.Duration) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -336,8 +440,9 @@ func (c *Client) failed(atLeast time.Duration) time.Duration {
 	case c.backoff < backoffCap:
 		c.backoff = min(backoffCap, 2*c.backoff)
 	}
-	wait := max(c.backoff, min(atLeast, 5*time.Minute))
+	wait := max(c.backoff, min(atLeast, maxRetryAfter))
 	c.downUntil = c.now().Add(wait)
+	c.downErr = *cause
 	return wait
 }
 
@@ -348,11 +453,15 @@ func (c *Client) succeeded() {
 }
 
 // observe reports a public call's final outcome to Observe; deferred
-// with the call's start time and a pointer to its named error result.
+// with the call's start time and a pointer to its named error result. A
+// call refused at once during a back-off reached nobody and is not
+// reported.
 func (c *Client) observe(op string, start time.Time, err *error) {
-	if c.Observe != nil {
-		c.Observe(op, *err, c.now().Sub(start))
+	var e *Error
+	if c.Observe == nil || errors.As(*err, &e) && e.heldBack {
+		return
 	}
+	c.Observe(op, *err, c.now().Sub(start))
 }
 
 func (c *Client) endpoint(path string) string {

@@ -180,8 +180,11 @@ func TestClientTokenResponses(t *testing.T) {
 		{"expires in an hour", 200, `{"access_token":"a","expires_in":3600}`, t0.Add(time.Hour), nil},
 		{"expires_in 0 never expires", 200, `{"access_token":"a","expires_in":0}`, time.Time{}, nil},
 		{"no expires_in never expires", 200, `{"access_token":"a"}`, time.Time{}, nil},
-		{"no access token", 200, `{"token_type":"bearer","expires_in":3600}`, time.Time{}, auth.ErrUnreachable},
-		{"not JSON", 200, `<html>gateway</html>`, time.Time{}, auth.ErrUnreachable},
+		{"any 2xx is a success", 201, `{"access_token":"a","expires_in":3600}`, t0.Add(time.Hour), nil},
+		{"no access token", 200, `{"token_type":"bearer","expires_in":3600}`, time.Time{}, auth.ErrInvalidAnswer},
+		{"empty access token", 200, `{"access_token":"","expires_in":3600}`, time.Time{}, auth.ErrInvalidAnswer},
+		{"negative expires_in", 200, `{"access_token":"a","expires_in":-5}`, time.Time{}, auth.ErrInvalidAnswer},
+		{"not JSON", 200, `<html>gateway</html>`, time.Time{}, auth.ErrInvalidAnswer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,12 +221,15 @@ func TestClientRefusals(t *testing.T) {
 		call     func(ctx context.Context, c *auth.Client) error
 		wantKind error
 		wantCode string
+		// wantBackoff: the refusal backs the whole client off (refused
+		// client credentials), so it carries a RetryAfter.
+		wantBackoff bool
 	}{
 		{
 			name: "client credentials refused", status: 401,
 			body:     map[string]any{"error": "invalid_client", "error_description": "Bad client credentials " + testClientSecret},
 			call:     func(ctx context.Context, c *auth.Client) error { _, err := c.ClientToken(ctx); return err },
-			wantKind: auth.ErrClientRejected, wantCode: "invalid_client",
+			wantKind: auth.ErrClientRejected, wantCode: "invalid_client", wantBackoff: true,
 		},
 		{
 			name: "401 on a password grant is the client's fault", status: 401,
@@ -232,16 +238,49 @@ func TestClientRefusals(t *testing.T) {
 				_, err := c.PasswordToken(ctx, "fp-u", testPassword)
 				return err
 			},
-			wantKind: auth.ErrClientRejected, wantCode: "unauthorized",
+			wantKind: auth.ErrClientRejected, wantCode: "unauthorized", wantBackoff: true,
 		},
 		{
-			name: "bad user credentials", status: 400,
+			name: "bad user credentials as an OAuth error", status: 400,
 			body: map[string]any{"error": "invalid_grant", "error_description": "Bad credentials"},
 			call: func(ctx context.Context, c *auth.Client) error {
 				_, err := c.PasswordToken(ctx, "fp-u", testPassword)
 				return err
 			},
-			wantKind: auth.ErrRejected, wantCode: "invalid_grant",
+			wantKind: auth.ErrBadCredentials, wantCode: "invalid_grant",
+		},
+		{
+			name: "bad user credentials as an ErrorMessage", status: 400,
+			body: finAPIError("BAD_REQUEST", "Bad user credentials"),
+			call: func(ctx context.Context, c *auth.Client) error {
+				_, err := c.PasswordToken(ctx, "fp-u", testPassword)
+				return err
+			},
+			wantKind: auth.ErrBadCredentials, wantCode: "BAD_REQUEST",
+		},
+		{
+			name: "another 400 on a password grant", status: 400,
+			body: finAPIError("BAD_REQUEST", "Missing parameter 'username'"),
+			call: func(ctx context.Context, c *auth.Client) error {
+				_, err := c.PasswordToken(ctx, "fp-u", testPassword)
+				return err
+			},
+			wantKind: auth.ErrRejected, wantCode: "BAD_REQUEST",
+		},
+		{
+			name: "process creation refused", status: 401,
+			body: finAPIError("UNAUTHORIZED_ACCESS", "Bad client credentials"),
+			call: func(ctx context.Context, c *auth.Client) error {
+				_, err := c.CreateProcess(ctx, "USER_ONLY", "ref")
+				return err
+			},
+			wantKind: auth.ErrClientRejected, wantCode: "UNAUTHORIZED_ACCESS", wantBackoff: true,
+		},
+		{
+			name: "process exchange refused", status: 404,
+			body:     finAPIError("UNKNOWN_ENTITY", "no such process"),
+			call:     func(ctx context.Context, c *auth.Client) error { _, err := c.ExchangeProcess(ctx, "pt"); return err },
+			wantKind: auth.ErrRejected, wantCode: "UNKNOWN_ENTITY",
 		},
 		{
 			name: "invalid refresh token", status: 400,
@@ -299,8 +338,14 @@ func TestClientRefusals(t *testing.T) {
 			if e.Status != tt.status || e.Code != tt.wantCode {
 				t.Errorf("Status, Code = %d, %q; want %d, %q", e.Status, e.Code, tt.status, tt.wantCode)
 			}
-			if e.RetryAfter != 0 {
-				t.Errorf("a refusal asks to retry after %v", e.RetryAfter)
+			if (e.RetryAfter > 0) != tt.wantBackoff {
+				t.Errorf("RetryAfter = %v; want a back-off: %v", e.RetryAfter, tt.wantBackoff)
+			}
+			if tt.wantKind == auth.ErrBadCredentials && !errors.Is(err, auth.ErrRejected) {
+				t.Errorf("bad credentials are not ErrRejected too")
+			}
+			if tt.wantKind == auth.ErrRejected && errors.Is(err, auth.ErrBadCredentials) {
+				t.Errorf("a plain refusal counts as bad credentials")
 			}
 			if n := requests.Load(); n != 1 {
 				t.Errorf("a 4xx was sent %d times, want once (no retry)", n)

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -48,10 +47,14 @@ func (p *ProcessLogin) SessionToken(ctx context.Context, s Session, _ Token) (To
 	return Token{AccessToken: access, Issued: issued, Expiry: issued.Add(ttl)}, nil
 }
 
-// CreateProcess creates a process (POST /api/v1/processes) and returns its
-// process token. It is not retried: a retry could create a second process.
+// CreateProcess creates a process (POST /api/v1/processes) for the one
+// client reference given and returns its process token. finAPI answers a
+// list, {"processes":[{"clientReference","processToken"}]}, one entry per
+// reference sent; the entry of reference is taken (or the only entry, when
+// it names no reference). Any 2xx is a success: finAPI does not publish
+// which. It is not retried: a retry could create a second process.
 func (c *Client) CreateProcess(ctx context.Context, processID, reference string) (_ string, err error) {
-	const op = "create process"
+	const op = opCreateProcess
 	defer c.observe(op, c.now(), &err)
 	body, _ := json.Marshal(map[string]any{
 		"clientId":         c.ClientID,
@@ -67,16 +70,29 @@ func (c *Client) CreateProcess(ctx context.Context, processID, reference string)
 		return "", c.refusal(op, resp)
 	}
 	var out struct {
-		ProcessToken string `json:"processToken"`
+		Processes []struct {
+			ClientReference *string `json:"clientReference"`
+			ProcessToken    string  `json:"processToken"`
+		} `json:"processes"`
 	}
-	if json.Unmarshal(resp.body, &out) != nil || out.ProcessToken == "" {
-		return "", &Error{Op: op, Kind: ErrUnreachable, Status: resp.status, Err: errors.New("malformed answer")}
+	if json.Unmarshal(resp.body, &out) != nil {
+		return "", resp.invalid(op, "answer is not a list of processes")
 	}
-	return out.ProcessToken, nil
+	for _, p := range out.Processes {
+		if p.ClientReference != nil && *p.ClientReference == reference ||
+			p.ClientReference == nil && len(out.Processes) == 1 {
+			if p.ProcessToken == "" {
+				return "", resp.invalid(op, "process entry has no processToken")
+			}
+			return p.ProcessToken, nil
+		}
+	}
+	return "", resp.invalid(op, "answer has no process for the client reference sent")
 }
 
-// ExchangeProcess exchanges a process token for its access token, with
-// invalidate=true so that the process token cannot be used again. It is not
+// ExchangeProcess exchanges a process token for its access token
+// (GET /api/v1/processes/{processToken}), with invalidate=true so that the
+// process token cannot be used again. Any 2xx is a success. It is not
 // retried: after invalidate=true a second exchange fails.
 func (c *Client) ExchangeProcess(ctx context.Context, processToken string) (_ string, err error) {
 	const op = "exchange process"
@@ -85,14 +101,17 @@ func (c *Client) ExchangeProcess(ctx context.Context, processToken string) (_ st
 	if err != nil {
 		return "", err
 	}
-	if resp.status != http.StatusOK {
+	if resp.status/100 != 2 {
 		return "", c.refusal(op, resp)
 	}
 	var out struct {
 		AccessToken string `json:"accessToken"`
 	}
-	if json.Unmarshal(resp.body, &out) != nil || out.AccessToken == "" {
-		return "", &Error{Op: op, Kind: ErrUnreachable, Status: resp.status, Err: errors.New("malformed answer")}
+	if json.Unmarshal(resp.body, &out) != nil {
+		return "", resp.invalid(op, "answer is not JSON")
+	}
+	if out.AccessToken == "" {
+		return "", resp.invalid(op, "answer has no accessToken")
 	}
 	return out.AccessToken, nil
 }

@@ -93,6 +93,7 @@ type Sessions struct {
 	Audit Audit
 
 	group     singleflight.Group
+	held      backoffs    // sessions whose last fetch failed
 	storeDown atomic.Bool // logged once per change, not per request
 	lockDown  atomic.Bool
 }
@@ -111,6 +112,9 @@ func (c *Sessions) Token(ctx context.Context, s Session) (Token, error) {
 		return t, nil
 	}
 	c.lookup(false)
+	if err := c.held.held(s.ID, now); err != nil {
+		return Token{}, err
+	}
 	return c.flight(ctx, s, func(ctx context.Context) (Token, error) {
 		return c.obtain(ctx, s, false, Token{})
 	})
@@ -120,6 +124,9 @@ func (c *Sessions) Token(ctx context.Context, s Session) (Token, error) {
 // callers of one session share one fetch; a caller whose stale token was
 // already replaced gets the replacement.
 func (c *Sessions) Renew(ctx context.Context, s Session, stale Token) (Token, error) {
+	if err := c.held.held(s.ID, c.now()); err != nil {
+		return Token{}, err
+	}
 	fetch := func(ctx context.Context) (Token, error) { return c.obtain(ctx, s, false, stale) }
 	t, err := c.flight(ctx, s, fetch)
 	if err == nil && t.AccessToken == stale.AccessToken {
@@ -151,13 +158,26 @@ func (c *Sessions) Invalidate(ctx context.Context, s Session, stale Token) error
 	return c.Store.Delete(ctx, s.ID)
 }
 
-// renewAhead starts one background renewal; nobody waits for it (DoChan's
-// channel is buffered), its result lands in the store.
+// renewAhead starts one background renewal, unless the session is held
+// off after a failure; nobody waits for it (DoChan's channel is buffered),
+// its result lands in the store. It runs under a request id of its own,
+// which its log lines and the calls to finAPI carry.
 func (c *Sessions) renewAhead(ctx context.Context, s Session) {
+	if c.held.held(s.ID, c.now()) != nil {
+		return
+	}
 	c.group.DoChan(s.ID, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
+		id := NewRequestID()
+		fctx, cancel := context.WithTimeout(WithRequestID(context.WithoutCancel(ctx), id), c.Timeout)
 		defer cancel()
-		return c.locked(fctx, s, func(ctx context.Context) (Token, error) { return c.obtain(ctx, s, true, Token{}) })
+		t, err := c.locked(fctx, s, func(ctx context.Context) (Token, error) { return c.obtain(ctx, s, true, Token{}) })
+		if err != nil {
+			c.Log.Warn().Err(err).Str("session", s.Short()).Str("request_id", id).
+				Msg("renewal ahead of expiry failed; the token stays in use while valid")
+		} else {
+			c.Log.Debug().Str("session", s.Short()).Str("request_id", id).Msg("token renewed ahead of expiry")
+		}
+		return t, err
 	})
 }
 
@@ -261,11 +281,15 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 		c.Hooks.Obtained(ctx, s, t, ahead, prev.AccessToken != "" || prev.RefreshToken != "", err)
 	}
 	if err != nil {
-		if errors.Is(err, ErrIdentityConflict) {
+		switch {
+		case errors.Is(err, ErrIdentityConflict):
 			err = c.conflict(ctx, s, err)
+		case !errors.Is(err, context.Canceled):
+			err = c.held.failed(s.ID, err, c.now())
 		}
 		return Token{}, err
 	}
+	c.held.succeeded(s.ID)
 	c.save(ctx, s, t)
 	event := EventTokenObtained
 	if prev.AccessToken != "" || prev.RefreshToken != "" {

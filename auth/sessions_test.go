@@ -35,6 +35,12 @@ func (c *fakeClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
 // fakeSource is a SessionSource that counts its calls, records what it was
 // given, and can be held on a gate.
 type fakeSource struct {
@@ -649,24 +655,49 @@ func TestSessionsIdentityConflictHold(t *testing.T) {
 	}
 }
 
-func TestSessionsSourceErrorNotCached(t *testing.T) {
+// TestSessionsBackOffAfterFailure: a failed fetch is not repeated by the
+// session's following requests: they get the same error at once, with the
+// hold as Retry-After, until the hold (1 s, doubling) is over.
+func TestSessionsBackOffAfterFailure(t *testing.T) {
 	clock := newClock()
 	src := newSource(clock)
-	fail := errors.New("finAPI down")
+	fail := errors.New("finAPI answered nonsense")
+	var failing atomic.Bool
+	failing.Store(true)
 	src.answer = func(n int, _ auth.Session, _ auth.Token) (auth.Token, error) {
-		if n == 1 {
-			return auth.Token{}, &auth.Error{Op: "password grant", Kind: auth.ErrUnavailable, Err: fail}
+		if failing.Load() {
+			return auth.Token{}, &auth.Error{Op: "create process", Kind: auth.ErrInvalidAnswer, Status: 201, Err: fail}
 		}
 		return userToken(fmt.Sprintf("tok-%d", n), clock.Now(), time.Hour), nil
 	}
 	c := newSessions(src, clock, &counters{})
 	ctx := context.Background()
 	s := testSession(t, "session-source-error")
-	if _, err := c.Token(ctx, s); !errors.Is(err, auth.ErrUnavailable) || !errors.Is(err, fail) {
-		t.Errorf("Token = %v, want the source's error", err)
+	if _, err := c.Token(ctx, s); !errors.Is(err, auth.ErrInvalidAnswer) || auth.RetryAfter(err) != time.Second {
+		t.Fatalf("Token = %v (RetryAfter %v), want the source's error with a 1s hold", err, auth.RetryAfter(err))
 	}
-	if tok, err := c.Token(ctx, s); err != nil || tok.AccessToken != "tok-2" {
-		t.Errorf("Token after an outage = %q, %v; want tok-2 at once (no back-off for outages)", tok.AccessToken, err)
+	for range 20 {
+		_, err := c.Token(ctx, s)
+		if !errors.Is(err, auth.ErrInvalidAnswer) || !errors.Is(err, fail) || auth.RetryAfter(err) <= 0 {
+			t.Fatalf("Token within the hold = %v (RetryAfter %v), want the same error", err, auth.RetryAfter(err))
+		}
+	}
+	if n := src.calls(); n != 1 {
+		t.Errorf("source called %d times by 21 requests within the hold, want 1", n)
+	}
+	// Another session is not held.
+	if _, err := c.Token(ctx, testSession(t, "another-session")); src.calls() != 2 || !errors.Is(err, auth.ErrInvalidAnswer) {
+		t.Errorf("another session: %v after %d calls; want its own attempt", err, src.calls())
+	}
+
+	clock.Advance(time.Second)
+	if _, err := c.Token(ctx, s); auth.RetryAfter(err) != 2*time.Second || src.calls() != 3 {
+		t.Errorf("second failure: %v (RetryAfter %v) after %d calls; want a 2s hold", err, auth.RetryAfter(err), src.calls())
+	}
+	failing.Store(false)
+	clock.Advance(2 * time.Second)
+	if tok, err := c.Token(ctx, s); err != nil || tok.AccessToken != "tok-4" {
+		t.Errorf("Token after the hold = %q, %v; want tok-4", tok.AccessToken, err)
 	}
 }
 

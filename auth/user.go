@@ -23,11 +23,16 @@ var _ SessionSource = (*UserLogin)(nil)
 // SessionToken implements SessionSource. With a refresh token in prev it
 // tries the refresh_token grant first and falls back to the password grant
 // when finAPI refuses the refresh token; an outage is returned as is.
+// finAPI sets refresh_token for the password grant only, so a refresh
+// answer without one keeps the refresh token held.
 func (u *UserLogin) SessionToken(ctx context.Context, s Session, prev Token) (Token, error) {
 	if prev.RefreshToken != "" {
 		t, err := u.Client.RefreshToken(ctx, prev.RefreshToken)
 		if err == nil {
 			t.UserID = s.UserID()
+			if t.RefreshToken == "" {
+				t.RefreshToken = prev.RefreshToken
+			}
 			return t, nil
 		}
 		if !errors.Is(err, ErrRejected) {
@@ -51,8 +56,8 @@ func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, er
 			u.Audit.Record(ctx, EventUserCreated, s, id)
 		}
 	}
-	t, err := u.Client.PasswordToken(ctx, id, password)
-	if !badCredentials(err) {
+	t, err := u.passwordToken(ctx, id, password)
+	if !errors.Is(err, ErrBadCredentials) {
 		return t, err
 	}
 	if known {
@@ -64,7 +69,7 @@ func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, er
 		}
 		if created {
 			u.Audit.Record(ctx, EventUserCreated, s, id)
-			if t, err = u.Client.PasswordToken(ctx, id, password); !badCredentials(err) {
+			if t, err = u.passwordToken(ctx, id, password); !errors.Is(err, ErrBadCredentials) {
 				return t, err
 			}
 		}
@@ -82,9 +87,23 @@ func (u *UserLogin) createUser(ctx context.Context, id, password string) (create
 	return created, err
 }
 
-func badCredentials(err error) bool {
+// passwordToken logs the user in. finAPI answers 403 to the password
+// grant of a user that is not verified yet (a client with
+// isUserAutoVerificationEnabled=false): then the user is verified once,
+// with the client token, and the grant tried again. Clients with
+// auto-verification (finAPI's default) never pay for the extra call.
+func (u *UserLogin) passwordToken(ctx context.Context, id, password string) (Token, error) {
+	t, err := u.Client.PasswordToken(ctx, id, password)
 	var e *Error
-	return errors.As(err, &e) && e.Kind == ErrRejected && e.Status == http.StatusBadRequest
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		return t, err
+	}
+	if verr := u.ClientToken.With(ctx, func(token string) error {
+		return u.Client.VerifyUser(ctx, token, id)
+	}); verr != nil {
+		return Token{}, verr
+	}
+	return u.Client.PasswordToken(ctx, id, password)
 }
 
 func codeOf(err error) string {

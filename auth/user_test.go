@@ -31,16 +31,22 @@ type fakeFinAPI struct {
 	refreshDown bool
 	// refuseCreates answers this many user creations with 401.
 	refuseCreates int
-	serial        int
+	// unverified users answer 403 to the password grant until verified
+	// (a client with isUserAutoVerificationEnabled=false).
+	unverified map[string]bool
+	// passwordAnswer, if set, answers every password grant instead.
+	passwordAnswer func(w http.ResponseWriter)
+	serial         int
 }
 
 func newFakeFinAPI(t *testing.T) (*fakeFinAPI, *httptest.Server) {
 	f := &fakeFinAPI{
-		t:       t,
-		users:   map[string]string{},
-		refresh: map[string]string{},
-		counts:  map[string]int{},
-		locked:  map[string]bool{},
+		t:          t,
+		users:      map[string]string{},
+		refresh:    map[string]string{},
+		counts:     map[string]int{},
+		locked:     map[string]bool{},
+		unverified: map[string]bool{},
 	}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
@@ -76,6 +82,19 @@ func (f *fakeFinAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.users[u.ID] = u.Password
 		writeJSON(w, 201, map[string]any{"id": u.ID})
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/v2/users/verify/"):
+		f.counts["verify"]++
+		id := strings.TrimPrefix(r.URL.Path, "/api/v2/users/verify/")
+		if _, ok := f.users[id]; !ok || r.Header.Get("Authorization") != "Bearer client_credentials-1" {
+			writeJSON(w, 404, finAPIError("UNKNOWN_ENTITY", "no such user"))
+			return
+		}
+		if !f.unverified[id] {
+			writeJSON(w, 422, finAPIError("USER_ALREADY_VERIFIED", "verified"))
+			return
+		}
+		delete(f.unverified, id)
+		w.WriteHeader(200)
 	default:
 		f.t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
 		w.WriteHeader(404)
@@ -94,8 +113,8 @@ func (f *fakeFinAPI) token(w http.ResponseWriter, r *http.Request) {
 	f.counts[grant]++
 	f.serial++
 	issue := func(user string) {
-		rt := ""
-		if user != "" {
+		rt := "" // finAPI: "only set in case of grant_type='password'"
+		if grant == "password" {
 			rt = fmt.Sprintf("refresh-%d", f.serial)
 			f.refresh[rt] = user
 		}
@@ -110,6 +129,10 @@ func (f *fakeFinAPI) token(w http.ResponseWriter, r *http.Request) {
 	case "password":
 		user, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
 		switch want, ok := f.users[user]; {
+		case f.passwordAnswer != nil:
+			f.passwordAnswer(w)
+		case ok && want == pw && f.unverified[user]:
+			writeJSON(w, 403, finAPIError("USER_NOT_VERIFIED", "user not verified"))
 		case f.locked[user]:
 			writeJSON(w, 423, finAPIError("LOCKED", "user locked"))
 		case !ok || want != pw:
@@ -136,14 +159,17 @@ func (f *fakeFinAPI) token(w http.ResponseWriter, r *http.Request) {
 func TestUserLogin(t *testing.T) {
 	s := testSession(t, "session-user-login-1")
 	id, pw := s.UserID(), s.Password()
-	type counts struct{ create, password, refresh, client int }
+	type counts struct{ create, password, refresh, client, verify int }
 	tests := []struct {
 		name      string
 		setup     func(f *fakeFinAPI)
 		prev      auth.Token
 		wantToken string // prefix of the access token; "" if an error
-		wantErr   error
-		want      counts
+		// wantRefresh is the refresh token the result must hold; "" means
+		// any non-empty one.
+		wantRefresh string
+		wantErr     error
+		want        counts
 	}{
 		{
 			name:      "new session: user created, password grant",
@@ -157,11 +183,44 @@ func TestUserLogin(t *testing.T) {
 			want:      counts{create: 1, password: 1, client: 1},
 		},
 		{
-			name:      "valid refresh token: refresh grant only",
-			setup:     func(f *fakeFinAPI) { f.users[id] = pw; f.refresh["good-refresh"] = id },
-			prev:      auth.Token{AccessToken: "old", RefreshToken: "good-refresh", UserID: id},
-			wantToken: "refresh_token-",
-			want:      counts{refresh: 1},
+			name:        "valid refresh token: refresh grant only, the refresh token kept",
+			setup:       func(f *fakeFinAPI) { f.users[id] = pw; f.refresh["good-refresh"] = id },
+			prev:        auth.Token{AccessToken: "old", RefreshToken: "good-refresh", UserID: id},
+			wantToken:   "refresh_token-",
+			wantRefresh: "good-refresh",
+			want:        counts{refresh: 1},
+		},
+		{
+			name:      "unverified user: verified once with the client token, then logged in",
+			setup:     func(f *fakeFinAPI) { f.users[id] = pw; f.unverified[id] = true },
+			wantToken: "password-",
+			want:      counts{create: 1, password: 2, client: 1, verify: 1},
+		},
+		{
+			name: "403 that verifying does not cure: an error, not a loop",
+			setup: func(f *fakeFinAPI) {
+				f.passwordAnswer = func(w http.ResponseWriter) { writeJSON(w, 403, finAPIError("FORBIDDEN", "not allowed")) }
+			},
+			wantErr: auth.ErrRejected,
+			want:    counts{create: 1, password: 2, client: 1, verify: 1},
+		},
+		{
+			name: "another 400 on the password grant: a plain error, no conflict",
+			setup: func(f *fakeFinAPI) {
+				f.passwordAnswer = func(w http.ResponseWriter) {
+					writeJSON(w, 400, finAPIError("BAD_REQUEST", "Missing parameter 'username'"))
+				}
+			},
+			wantErr: auth.ErrRejected,
+			want:    counts{create: 1, password: 1, client: 1},
+		},
+		{
+			name: "bad credentials as an ErrorMessage: conflict",
+			setup: func(f *fakeFinAPI) {
+				f.passwordAnswer = func(w http.ResponseWriter) { writeJSON(w, 400, finAPIError("BAD_REQUEST", "Bad user credentials")) }
+			},
+			wantErr: auth.ErrIdentityConflict,
+			want:    counts{create: 1, password: 1, client: 1},
 		},
 		{
 			name:      "refresh refused (400): falls back to the password grant",
@@ -252,8 +311,11 @@ func TestUserLogin(t *testing.T) {
 				if tok.RefreshToken == "" || !tok.Expiry.Equal(t0.Add(time.Hour)) {
 					t.Errorf("token = %+v, want a refresh token and an hour's life", tok)
 				}
+				if tt.wantRefresh != "" && tok.RefreshToken != tt.wantRefresh {
+					t.Errorf("refresh token = %q, want %q kept", tok.RefreshToken, tt.wantRefresh)
+				}
 			}
-			got := counts{f.count("create"), f.count("password"), f.count("refresh_token"), f.count("client_credentials")}
+			got := counts{f.count("create"), f.count("password"), f.count("refresh_token"), f.count("client_credentials"), f.count("verify")}
 			if got != tt.want {
 				t.Errorf("finAPI saw %+v, want %+v", got, tt.want)
 			}

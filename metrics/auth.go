@@ -27,6 +27,7 @@ var finapiOps = map[string]string{
 	"refresh_token grant":      "refresh_token_grant",
 	"create user":              "create_user",
 	"create user (exists)":     "create_user",
+	"verify user":              "verify_user",
 	"delete user":              "delete_user",
 	"revoke":                   "revoke",
 	"create process":           "create_process",

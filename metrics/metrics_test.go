@@ -450,7 +450,7 @@ var allowedLabels = map[string]map[string]bool{
 	"result":  set("hit", "miss"),
 	"when":    set("ahead", "on_demand"),
 	"op": set("client_credentials_grant", "password_grant", "refresh_token_grant", "create_user",
-		"delete_user", "revoke", "create_process", "exchange_process", "other"),
+		"delete_user", "verify_user", "revoke", "create_process", "exchange_process", "other"),
 	"route":     nil,
 	"code":      nil, // three digits or "other", checked below
 	"version":   nil,

@@ -65,6 +65,7 @@ var table = []struct {
 	{auth.ErrBusy, problem{423, "LOCKED", "user_busy", "The finAPI user cannot be deleted while a bank connection is busy; try again later"}},
 	{auth.ErrUnavailable, problem{503, "UNEXPECTED_ERROR", "token_unavailable", "finAPI tokens cannot be had right now; try again later"}},
 	{auth.ErrUnreachable, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
+	{auth.ErrInvalidAnswer, problem{502, "UNEXPECTED_ERROR", "upstream_invalid", "finAPI answered something finproxy cannot use (no or an invalid token)"}},
 	{auth.ErrRejected, problem{502, "UNEXPECTED_ERROR", "token_unavailable", "finAPI refused to issue a token"}},
 }
 

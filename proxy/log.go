@@ -1,12 +1,12 @@
 package proxy
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/finproxy/finproxy/auth"
 )
 
 // RequestIDHeader carries the request id, kept from the caller or
@@ -109,7 +109,5 @@ func requestID(in string) string {
 			return in
 		}
 	}
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return auth.NewRequestID()
 }

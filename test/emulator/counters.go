@@ -16,6 +16,13 @@ const (
 	// CounterPasswordLocked counts password and refresh_token grants refused
 	// with 423 because the user is locked.
 	CounterPasswordLocked = "token.password.locked"
+	// CounterPasswordUnverified counts password grants with the right
+	// password refused with 403 because the user is not verified yet
+	// (Config.ManualUserVerification).
+	CounterPasswordUnverified = "token.password.unverified"
+	// CounterUsersVerify counts users verified with
+	// POST /api/v2/users/verify/{userId} (200).
+	CounterUsersVerify = "users.verify"
 	// CounterInvalidClient counts token requests refused with 401
 	// invalid_client.
 	CounterInvalidClient = "token.invalid_client"
@@ -30,7 +37,8 @@ const (
 	CounterUsersGet = "users.get"
 	// CounterUsersDelete counts users deleted with DELETE /api/v2/users (200).
 	CounterUsersDelete = "users.delete"
-	// CounterProcessCreate counts processes created (201).
+	// CounterProcessCreate counts processes created, one per client
+	// reference of a POST /api/v1/processes answered 201.
 	CounterProcessCreate = "process.create"
 	// CounterProcessExchange counts process tokens exchanged for an access
 	// token (200).

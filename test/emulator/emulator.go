@@ -1,15 +1,100 @@
 // Package emulator is an in-memory emulation of finAPI Access (OAuth, users and a
 // few data endpoints) and of the finAPI Process Controller, for tests and demos.
 //
-// It speaks HTTP the way finAPI does, as described by finAPI's published API
-// descriptions: form-encoded token requests, AccessToken and User JSON,
-// BadCredentialsError bodies for 401s and ErrorMessage bodies with finAPI's
-// error codes (BAD_REQUEST, ENTITY_EXISTS, LOCKED, UNAUTHORIZED_ACCESS, …) for
-// everything else. It counts what it was asked, records every request and can
-// inject faults (failures, latency, revoked tokens, outages).
+// It counts what it was asked, records every request and can inject faults
+// (failures, latency, revoked tokens, outages). Handler and ProcessController
+// share one state, so an access token handed out by the Process Controller
+// works against the Access data endpoints.
 //
-// Handler and ProcessController share one state, so an access token handed out
-// by the Process Controller works against the Access data endpoints.
+// # Sources
+//
+// Every behaviour finproxy relies on follows what finAPI publishes: the
+// Access v1 OpenAPI description and the Access v2 endpoint texts (cited
+// "spec"), finAPI's getting-started page "Authorization as a Process or
+// User" (cited "getting started"), and finAPI's Data Intelligence page
+// "Obtain Authorization via Process Controller" (cited "PCL"). Where finAPI
+// publishes nothing the emulator makes a choice, marked "not published: our
+// reading"; finproxy is built to tolerate other answers there (any 2xx,
+// ErrorMessage or OAuth error bodies, missing optional fields).
+//
+// Access, token endpoint POST /api/v2/oauth/token (and /oauth/token):
+//   - form-encoded body; Content-Type application/x-www-form-urlencoded
+//     required (spec, getToken: "The Content-Type of the request must be
+//     set to 'application/x-www-form-urlencoded'").
+//   - 200 AccessToken {access_token, token_type "bearer", refresh_token,
+//     expires_in, scope "all"} (spec, AccessToken). refresh_token is set for
+//     the password grant only ("Only set in case of grant_type='password'");
+//     a refresh_token grant answers without one and the refresh token stays
+//     valid (spec; that it stays valid is not stated: our reading, and what
+//     finproxy needs no matter: it keeps the one it holds).
+//   - the same token again for the same credentials while it is valid, its
+//     expires_in counting down (spec, getToken: "As long as a token exists
+//     and has not expired, the service will always return the same token
+//     for the same credentials"; the countdown is our reading).
+//   - 401 BadCredentialsError {error, error_description} for bad client
+//     credentials, error "invalid_client" (spec: 401 "Bad client
+//     credentials"; the error value is not published: our reading, after
+//     RFC 6749 section 5.2).
+//   - 400 ErrorMessage for bad user credentials, an invalid refresh token or
+//     an unsupported grant type (spec: 400 "Bad user credentials, or invalid
+//     refresh_token, or unsupported grant_type"). The code is not published:
+//     our reading BAD_REQUEST with the message "Bad user credentials".
+//   - 403 ErrorMessage USER_NOT_VERIFIED for an unverified user with
+//     Config.ManualUserVerification (spec: "If explicit user verification is
+//     required ... the service will respond with HTTP code 403"; the code,
+//     one of ErrorCode's values, is our reading).
+//   - 423 ErrorMessage LOCKED after MaxLoginAttempts failed logins, and the
+//     user's tokens revoked (spec: 423 "User is locked", ClientConfiguration
+//     maxUserLoginAttempts, AccessToken.expires_in "when a user gets
+//     locked").
+//   - 503 ErrorMessage UNEXPECTED_ERROR while SetDown (not published: our
+//     reading of a maintenance window).
+//
+// Access, other endpoints:
+//   - POST /api/v2/oauth/revoke with the client token: 200 with an empty body,
+//     for unknown tokens too; token_type_hint access_token revokes that token
+//     only, refresh_token or none the whole grant (spec, revokeToken).
+//   - POST /api/v2/users with the client token: 201 User with the password in
+//     plain text; 422 ENTITY_EXISTS for a taken id, compared
+//     case-insensitively; id at most 36 of [a-zA-Z0-9-_.+@], password 6-128
+//     characters (spec, createUser and UserCreateParams). The ENTITY_EXISTS
+//     code is spec, ErrorCode; that it is the 422 of a taken id is our reading.
+//   - POST /api/v2/users/verify/{userId} with the client token: 200 empty,
+//     404 for an unknown user, 422 USER_ALREADY_VERIFIED (spec, verifyUser:
+//     "User verified (empty response body)", 404 "User not found", 422 "User
+//     already verified"; the codes are ErrorCode values, our reading).
+//   - GET, PATCH, DELETE /api/v2/users with the user's token; DELETE answers
+//     423 LOCKED while a bank connection is busy (spec, deleteAuthorizedUser).
+//   - 401 BadCredentialsError invalid_token for a missing, expired or revoked
+//     token (spec, http401ResponseExample), 403 UNAUTHORIZED_ACCESS for the
+//     wrong role (spec, http403ResponseExample).
+//   - ErrorMessage {errors:[{message, code, type, multiStepAuthentication}],
+//     date "YYYY-MM-DD HH:MM:SS.SSS", requestId, endpoint, authContext, bank}
+//     (spec, ErrorMessage and ErrorDetails); X-Request-Id echoed, or
+//     "selfgen-<uuid>" when none was sent (spec, X-Request-Id header and
+//     examples).
+//
+// Process Controller:
+//   - POST /api/v1/processes {clientId, clientSecret, clientReferences:
+//     [{clientReference}], processId}, no Bearer token (getting started;
+//     PCL), answered {"processes":[{"clientReference","processToken"}]}, one
+//     entry per reference sent (getting started, its example). The status of
+//     a success is not published: our reading 201.
+//   - GET /api/v1/processes/{processToken}?invalidate=true answers
+//     {"accessToken"}, a user token for Access and the Data Intelligence
+//     services (getting started; PCL).
+//   - at most 10 exchanges per process token, only within a period
+//     configured in days per mandator, none after invalidate=true (PCL). The
+//     period is Config.ProcessExchangePeriod: its default, 7 days, is our
+//     reading.
+//   - refusals: not published (PCL gives no status or body). Our reading:
+//     401 UNAUTHORIZED_ACCESS for bad client credentials, 400 BAD_REQUEST
+//     for a malformed body, no processId or no client reference, 404
+//     UNKNOWN_ENTITY for an unknown, used-up, expired or invalidated process
+//     token; all as ErrorMessage.
+//   - a finAPI user behind every process, created on its first exchange
+//     (PCL: "provides and manages an identity transparently"); it is not
+//     deleted after some days as finAPI's are.
 package emulator
 
 import (
@@ -43,6 +128,18 @@ type Config struct {
 	// ProcessTokenTTL is the lifetime of the access tokens handed out for
 	// Process Controller processes. Optional. Default 1h.
 	ProcessTokenTTL time.Duration
+
+	// ProcessExchangePeriod is how long after its creation a process token
+	// can be exchanged (finAPI configures it in days per mandator).
+	// Optional. Default 7 days.
+	ProcessExchangePeriod time.Duration
+
+	// ManualUserVerification is the client configuration
+	// isUserAutoVerificationEnabled=false: users created are unverified,
+	// and their password grants answer 403 until the client verifies them
+	// with POST /api/v2/users/verify/{userId}. Optional. Default false
+	// (users are verified on creation).
+	ManualUserVerification bool
 
 	// RefreshRevokesOld makes a refresh_token grant invalidate the access
 	// tokens issued earlier on the same grant, as Spring's DefaultTokenServices
@@ -105,6 +202,9 @@ func New(cfg Config) *Emulator {
 	if cfg.ProcessTokenTTL == 0 {
 		cfg.ProcessTokenTTL = time.Hour
 	}
+	if cfg.ProcessExchangePeriod == 0 {
+		cfg.ProcessExchangePeriod = 7 * 24 * time.Hour
+	}
 	if cfg.MaxLoginAttempts == 0 {
 		cfg.MaxLoginAttempts = 3
 	}
@@ -159,7 +259,7 @@ func (e *Emulator) Requests() []Request {
 }
 
 // Reset clears counters, recorded requests and every fault (FailNext,
-// SetLatency, RejectNextUserToken, SetDown). Users, tokens, processes and busy
+// AnswerNext, SetLatency, RejectNextUserToken, SetDown). Users, tokens, processes and busy
 // flags stay.
 func (e *Emulator) Reset() {
 	e.mu.Lock()
@@ -216,8 +316,8 @@ func (e *Emulator) middleware(next http.Handler, access bool) http.Handler {
 		if delay > 0 && !sleep(r.Context(), delay) {
 			return // the caller gave up; nobody reads an answer
 		}
-		if status, ok := e.takeFailure(r.URL.Path); ok {
-			e.writeFault(w, r, status)
+		if f, ok := e.takeFailure(r.URL.Path); ok {
+			f.write(e, w, r)
 			return
 		}
 
@@ -303,6 +403,9 @@ func (e *Emulator) serveAccess(w http.ResponseWriter, r *http.Request) {
 	default:
 		if rest, ok := strings.CutPrefix(p, "/api/v2/accounts/"); ok && rest != "" && !strings.Contains(rest, "/") {
 			h = map[string]http.HandlerFunc{http.MethodGet: e.serveAccount}
+		}
+		if rest, ok := strings.CutPrefix(p, "/api/v2/users/verify/"); ok && rest != "" && !strings.Contains(rest, "/") {
+			h = map[string]http.HandlerFunc{http.MethodPost: e.serveVerifyUser}
 		}
 	}
 	if h == nil {

@@ -269,9 +269,11 @@ func TestSameTokenWhileValid(t *testing.T) {
 	if a1 != a2 || r1 != r2 || r1 == "" {
 		t.Errorf("password grant changed tokens while valid")
 	}
+	// AccessToken.refresh_token is "only set in case of grant_type='password'":
+	// a refresh answer has none, and the refresh token stays valid.
 	a3, r3 := v.tokens(refreshForm(r1))
-	if a3 == a1 || r3 != r1 {
-		t.Errorf("refresh: got same access token or a new refresh token")
+	if a3 == a1 || r3 != "" {
+		t.Errorf("refresh: got the same access token, or a refresh_token (%q)", r3)
 	}
 	if got := v.get("/api/v2/users", a1); got.status != 200 {
 		t.Errorf("old access token after refresh: status %d, want 200", got.status)
@@ -828,7 +830,29 @@ func (v *env) newProcess() string {
 	if res.status != 201 {
 		v.t.Fatalf("create process: status %d body %s", res.status, res.body)
 	}
-	return res.json(v.t)["processToken"].(string)
+	return processTokenOf(v.t, res, "ref-1")
+}
+
+// processTokenOf reads the entry of ref in a creation answer, which must
+// have finAPI's shape {"processes":[{"clientReference","processToken"}]}.
+func processTokenOf(t *testing.T, res response, ref string) string {
+	t.Helper()
+	var out struct {
+		Processes []struct {
+			ClientReference string `json:"clientReference"`
+			ProcessToken    string `json:"processToken"`
+		} `json:"processes"`
+	}
+	if err := json.Unmarshal(res.body, &out); err != nil {
+		t.Fatalf("creation answer %s: %v", res.body, err)
+	}
+	for _, p := range out.Processes {
+		if p.ClientReference == ref {
+			return p.ProcessToken
+		}
+	}
+	t.Fatalf("creation answer %s has no entry for %q", res.body, ref)
+	return ""
 }
 
 func (v *env) exchange(processToken, invalidate string) response {
@@ -847,7 +871,7 @@ func TestProcessCreate(t *testing.T) {
 		want int
 	}{
 		{"valid", `{"clientId":"test-client","clientSecret":"test-secret","clientReferences":[{"clientReference":"r"}],"processId":"USER_ONLY"}`, 201},
-		{"no references", `{"clientId":"test-client","clientSecret":"test-secret","processId":"USER_ONLY"}`, 201},
+		{"no references", `{"clientId":"test-client","clientSecret":"test-secret","processId":"USER_ONLY"}`, 400},
 		{"wrong secret", `{"clientId":"test-client","clientSecret":"nope","processId":"USER_ONLY"}`, 401},
 		{"missing processId", `{"clientId":"test-client","clientSecret":"test-secret"}`, 400},
 		{"malformed", `{"clientId":`, 400},
@@ -860,7 +884,10 @@ func TestProcessCreate(t *testing.T) {
 				t.Fatalf("status %d, want %d; body %s", res.status, tt.want, res.body)
 			}
 			if tt.want == 201 {
-				if tok, _ := res.json(t)["processToken"].(string); len(tok) != 36 {
+				if _, top := res.json(t)["processToken"]; top {
+					t.Errorf("answer %s has a top-level processToken; finAPI answers a list", res.body)
+				}
+				if tok := processTokenOf(t, res, "r"); len(tok) != 36 {
 					t.Errorf("processToken %q is not a UUID", tok)
 				}
 				if v.emu.Processes() != 1 || v.emu.Count(CounterProcessCreate) != 1 {
@@ -884,8 +911,8 @@ func TestProcessExchange(t *testing.T) {
 				t.Fatalf("exchange %d: status %d body %s", i+1, res.status, res.body)
 			}
 			m := res.json(t)
-			if m["processId"] != "USER_ONLY" {
-				t.Errorf("processId = %v", m["processId"])
+			if len(m) != 1 {
+				t.Errorf("exchange answer %s, want {\"accessToken\"} only", res.body)
 			}
 			if i == 0 {
 				first = m["accessToken"].(string)
@@ -898,6 +925,24 @@ func TestProcessExchange(t *testing.T) {
 		}
 		if got := v.emu.Count(CounterProcessExchange); got != maxExchanges {
 			t.Errorf("Count(process.exchange) = %d", got)
+		}
+	})
+
+	t.Run("one process per client reference", func(t *testing.T) {
+		v := newEnv(t, Config{})
+		res := v.createProcess(`{"clientId":"` + testClientID + `","clientSecret":"` + testClientSecret + `","clientReferences":[{"clientReference":"a"},{"clientReference":"b"}],"processId":"USER_ONLY"}`)
+		a, b := processTokenOf(t, res, "a"), processTokenOf(t, res, "b")
+		if a == b || v.emu.Processes() != 2 {
+			t.Errorf("tokens %q %q, %d processes; want two processes", a, b, v.emu.Processes())
+		}
+	})
+
+	t.Run("none after the exchange period", func(t *testing.T) {
+		v := newEnv(t, Config{ProcessExchangePeriod: 24 * time.Hour})
+		p := v.newProcess()
+		v.clock.Add(24 * time.Hour)
+		if res := v.exchange(p, "true"); res.status != 404 {
+			t.Errorf("exchange after the period: status %d, want 404", res.status)
 		}
 	})
 
@@ -1017,5 +1062,43 @@ func TestConcurrentPasswordGrantsShareOneToken(t *testing.T) {
 	}
 	if got := v.emu.Count(CounterPassword); got != len(tokens) {
 		t.Errorf("Count(token.password) = %d, want %d", got, len(tokens))
+	}
+}
+
+// TestManualUserVerification: with isUserAutoVerificationEnabled=false a
+// new user's password grant answers 403 until the client verifies it.
+func TestManualUserVerification(t *testing.T) {
+	v := newEnv(t, Config{ManualUserVerification: true})
+	ct := v.clientToken()
+	if res := v.do(http.MethodPost, v.access.URL+"/api/v2/users", ct, "application/json", `{"id":"bob","password":"secret12"}`, nil); res.status != 201 {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	res := v.tokenRequest(passwordForm("bob", "secret12"))
+	if res.status != 403 || res.errorCode(t) != codeUserNotVerified {
+		t.Fatalf("password grant of an unverified user: %d %s, want 403 USER_NOT_VERIFIED", res.status, res.body)
+	}
+	// A wrong password is still a 400, and the user must exist.
+	if res := v.tokenRequest(passwordForm("bob", "wrong-pw")); res.status != 400 {
+		t.Errorf("wrong password of an unverified user: %d, want 400", res.status)
+	}
+	if res := v.do(http.MethodPost, v.access.URL+"/api/v2/users/verify/nobody", ct, "", "", nil); res.status != 404 {
+		t.Errorf("verify an unknown user: %d, want 404", res.status)
+	}
+	if res := v.do(http.MethodPost, v.access.URL+"/api/v2/users/verify/BOB", ct, "", "", nil); res.status != 200 || len(res.body) != 0 {
+		t.Fatalf("verify (ids case-insensitive): %d %s, want 200 with an empty body", res.status, res.body)
+	}
+	if res := v.do(http.MethodPost, v.access.URL+"/api/v2/users/verify/bob", ct, "", "", nil); res.status != 422 || res.errorCode(t) != codeAlreadyVerified {
+		t.Errorf("verify twice: %d %s, want 422 USER_ALREADY_VERIFIED", res.status, res.body)
+	}
+	if a, r := v.tokens(passwordForm("bob", "secret12")); a == "" || r == "" {
+		t.Errorf("password grant after verification: %q %q", a, r)
+	}
+	if got := v.emu.Count(CounterUsersVerify); got != 1 {
+		t.Errorf("Count(users.verify) = %d, want 1", got)
+	}
+	// Verifying needs the client token.
+	ua, _ := v.tokens(passwordForm("bob", "secret12"))
+	if res := v.do(http.MethodPost, v.access.URL+"/api/v2/users/verify/bob", ua, "", "", nil); res.status != 403 {
+		t.Errorf("verify with a user token: %d, want 403", res.status)
 	}
 }

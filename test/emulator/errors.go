@@ -15,6 +15,8 @@ const (
 	codeUnexpected       = "UNEXPECTED_ERROR"
 	codeUnknownEntity    = "UNKNOWN_ENTITY"
 	codeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	codeUserNotVerified  = "USER_NOT_VERIFIED"
+	codeAlreadyVerified  = "USER_ALREADY_VERIFIED"
 )
 
 // errorDateLayout is ErrorMessage.date's format, "YYYY-MM-DD HH:MM:SS.SSS"

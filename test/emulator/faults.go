@@ -1,15 +1,43 @@
 package emulator
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"time"
 )
 
-// A failure is one FailNext instruction.
+// A failure is one FailNext or AnswerNext instruction.
 type failure struct {
 	prefix    string
 	status    int
+	answer    *Answer // nil: the standard body for status
 	remaining int
+}
+
+// Answer is a canned answer for AnswerNext: anything an upstream might send,
+// nonsense included.
+type Answer struct {
+	// Status is the HTTP status. Required.
+	Status int
+	// Header is added to the answer. Optional.
+	Header http.Header
+	// Body is sent as is. Optional.
+	Body string
+}
+
+// AnswerNext makes the next n requests whose path starts with pathPrefix, on
+// either handler, get a without anything being done: for answers finAPI
+// does not give (a 200 with garbage, a 429 with a Retry-After date). The
+// requests are recorded but counted by no counter. It shares FailNext's
+// queue of instructions.
+func (e *Emulator) AnswerNext(pathPrefix string, a Answer, n int) {
+	if n <= 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failures = append(e.failures, &failure{prefix: pathPrefix, status: a.Status, answer: &a, remaining: n})
 }
 
 // FailNext makes the next n requests whose path starts with pathPrefix, on
@@ -27,8 +55,9 @@ func (e *Emulator) FailNext(pathPrefix string, status int, n int) {
 	e.failures = append(e.failures, &failure{prefix: pathPrefix, status: status, remaining: n})
 }
 
-// takeFailure consumes one matching FailNext instruction, if any.
-func (e *Emulator) takeFailure(path string) (status int, ok bool) {
+// takeFailure consumes one matching FailNext or AnswerNext instruction, if
+// any.
+func (e *Emulator) takeFailure(path string) (*failure, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i, f := range e.failures {
@@ -37,10 +66,10 @@ func (e *Emulator) takeFailure(path string) (status int, ok bool) {
 			if f.remaining == 0 {
 				e.failures = append(e.failures[:i:i], e.failures[i+1:]...)
 			}
-			return f.status, true
+			return f, true
 		}
 	}
-	return 0, false
+	return nil, false
 }
 
 // SetLatency makes requests whose path starts with pathPrefix wait d before
@@ -97,4 +126,17 @@ func (e *Emulator) RevokeAll() {
 	for _, g := range e.refresh {
 		e.revokeGrantLocked(g)
 	}
+}
+
+// write answers the instruction: its canned answer, or the standard one.
+func (f *failure) write(e *Emulator, w http.ResponseWriter, r *http.Request) {
+	if f.answer == nil {
+		e.writeFault(w, r, f.status)
+		return
+	}
+	for k, vs := range f.answer.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(f.answer.Status)
+	io.WriteString(w, f.answer.Body)
 }

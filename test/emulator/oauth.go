@@ -116,12 +116,18 @@ func (e *Emulator) revokeUserLocked(u *user) {
 }
 
 // tokenReplyLocked describes t as finAPI's AccessToken; expires_in is the
-// remaining lifetime, so a token handed out again counts down.
-func (e *Emulator) tokenReplyLocked(t *accessToken) reply {
+// remaining lifetime, so a token handed out again counts down. The refresh
+// token goes with password grants only: AccessToken.refresh_token is "only
+// set in case of grant_type='password'".
+func (e *Emulator) tokenReplyLocked(t *accessToken, withRefresh bool) reply {
+	refresh := ""
+	if withRefresh {
+		refresh = t.grant.refresh
+	}
 	return jsonReply(http.StatusOK, tokenResponse{
 		AccessToken:  t.value,
 		TokenType:    "bearer",
-		RefreshToken: t.grant.refresh,
+		RefreshToken: refresh,
 		ExpiresIn:    int64((t.expires.Sub(e.now()) + time.Second - 1) / time.Second), // rounded up: a fresh token says TTL
 		Scope:        "all",
 	})
@@ -163,7 +169,7 @@ func (e *Emulator) token(r *http.Request) reply {
 			t = e.issueLocked(e.clientGrant, e.cfg.ClientTokenTTL)
 		}
 		e.incLocked(CounterClientCredentials)
-		return e.tokenReplyLocked(t)
+		return e.tokenReplyLocked(t, false)
 
 	case "password":
 		name, password := r.Form.Get("username"), r.Form.Get("password")
@@ -187,6 +193,10 @@ func (e *Emulator) token(r *http.Request) reply {
 			return e.errReply(http.StatusBadRequest, codeBadRequest, "Bad user credentials", nil)
 		}
 		u.failed = 0
+		if !u.verified {
+			e.incLocked(CounterPasswordUnverified)
+			return e.errReply(http.StatusForbidden, codeUserNotVerified, "User is not verified", nil)
+		}
 		t := e.liveLatestLocked(u.current)
 		if t == nil {
 			if u.current == nil {
@@ -195,7 +205,7 @@ func (e *Emulator) token(r *http.Request) reply {
 			t = e.issueLocked(u.current, e.cfg.UserTokenTTL)
 		}
 		e.incLocked(CounterPassword)
-		return e.tokenReplyLocked(t)
+		return e.tokenReplyLocked(t, true)
 
 	case "refresh_token":
 		g := e.refresh[r.Form.Get("refresh_token")]
@@ -213,7 +223,7 @@ func (e *Emulator) token(r *http.Request) reply {
 		}
 		t := e.issueLocked(g, e.cfg.UserTokenTTL)
 		e.incLocked(CounterRefreshToken)
-		return e.tokenReplyLocked(t)
+		return e.tokenReplyLocked(t, false)
 
 	case "":
 		return e.errReply(http.StatusBadRequest, codeBadRequest, "Missing parameter 'grant_type'", nil)

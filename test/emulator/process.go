@@ -3,6 +3,7 @@ package emulator
 import (
 	"net/http"
 	"strings"
+	"time"
 )
 
 // maxExchanges is how often one process token can be exchanged for an access
@@ -12,7 +13,8 @@ const maxExchanges = 10
 // A process is one Process Controller process.
 type process struct {
 	processID   string
-	references  []string
+	reference   string
+	created     time.Time
 	exchanges   int
 	invalidated bool   // exchanged with invalidate=true
 	user        *user  // created on the first exchange
@@ -36,15 +38,19 @@ func (e *Emulator) Processes() int {
 	return e.nProcesses
 }
 
-// serveProcessController routes Process Controller requests:
+// serveProcessController routes Process Controller requests (see the
+// package doc for the source of each behaviour):
 //
-//   - POST /api/v1/processes with createProcessParams: 201 {"processToken"};
-//     401 UNAUTHORIZED_ACCESS for wrong client credentials, 400 BAD_REQUEST
-//     for a malformed body or a missing processId.
+//   - POST /api/v1/processes with createProcessParams: 201
+//     {"processes":[{"clientReference","processToken"}]}, one process and
+//     one entry per client reference sent; 401 UNAUTHORIZED_ACCESS for
+//     wrong client credentials, 400 BAD_REQUEST for a malformed body, no
+//     client reference or no processId.
 //   - GET /api/v1/processes/{processToken}?invalidate=true|false: 200
-//     {"accessToken","processId"}. A process token can be exchanged at most
-//     10 times and never after an exchange with invalidate=true; unknown,
-//     used-up and invalidated tokens get 404 UNKNOWN_ENTITY alike.
+//     {"accessToken"}. A process token can be exchanged at most 10 times,
+//     within ProcessExchangePeriod of its creation, and never after an
+//     exchange with invalidate=true; unknown, used-up, expired and
+//     invalidated tokens get 404 UNKNOWN_ENTITY alike.
 //
 // The access token belongs to a user the emulator creates for the process on
 // the first exchange, lives ProcessTokenTTL and is handed out again on later
@@ -80,15 +86,24 @@ func (e *Emulator) createProcess(r *http.Request) reply {
 	if p.ProcessID == "" {
 		return e.errReply(http.StatusBadRequest, codeBadRequest, "Missing field 'processId'", nil)
 	}
-	proc := &process{processID: p.ProcessID}
-	for _, ref := range p.ClientReferences {
-		proc.references = append(proc.references, ref.ClientReference)
+	if len(p.ClientReferences) == 0 {
+		return e.errReply(http.StatusBadRequest, codeBadRequest, "Missing field 'clientReferences'", nil)
 	}
-	token := newUUID()
-	e.processes[token] = proc
-	e.nProcesses++
-	e.incLocked(CounterProcessCreate)
-	return jsonReply(http.StatusCreated, map[string]string{"processToken": token})
+	type entry struct {
+		ClientReference string `json:"clientReference"`
+		ProcessToken    string `json:"processToken"`
+	}
+	out := struct {
+		Processes []entry `json:"processes"`
+	}{Processes: []entry{}}
+	for _, ref := range p.ClientReferences {
+		token := newUUID()
+		e.processes[token] = &process{processID: p.ProcessID, reference: ref.ClientReference, created: e.now()}
+		e.nProcesses++
+		e.incLocked(CounterProcessCreate)
+		out.Processes = append(out.Processes, entry{ClientReference: ref.ClientReference, ProcessToken: token})
+	}
+	return jsonReply(http.StatusCreated, out)
 }
 
 func (e *Emulator) exchangeProcess(r *http.Request) reply {
@@ -101,8 +116,8 @@ func (e *Emulator) exchangeProcess(r *http.Request) reply {
 		return e.errReply(http.StatusBadRequest, codeBadRequest, "Illegal value for 'invalidate': "+v, nil)
 	}
 	proc := e.processes[strings.TrimPrefix(strings.TrimSuffix(r.URL.Path, "/"), "/api/v1/processes/")]
-	if proc == nil || proc.invalidated || proc.exchanges >= maxExchanges {
-		return e.errReply(http.StatusNotFound, codeUnknownEntity, "Process not found, used up or invalidated", nil)
+	if proc == nil || proc.invalidated || proc.exchanges >= maxExchanges || !e.now().Before(proc.created.Add(e.cfg.ProcessExchangePeriod)) {
+		return e.errReply(http.StatusNotFound, codeUnknownEntity, "Process not found, used up, expired or invalidated", nil)
 	}
 	proc.exchanges++
 	proc.invalidated = invalidate
@@ -121,5 +136,5 @@ func (e *Emulator) exchangeProcess(r *http.Request) reply {
 		t = e.issueLocked(proc.grant, e.cfg.ProcessTokenTTL)
 	}
 	e.incLocked(CounterProcessExchange)
-	return jsonReply(http.StatusOK, map[string]string{"accessToken": t.value, "processId": proc.processID})
+	return jsonReply(http.StatusOK, map[string]string{"accessToken": t.value})
 }

@@ -20,6 +20,7 @@ type user struct {
 	autoUpdate  bool
 	failed      int  // failed password grants since the last success
 	locked      bool // after MaxLoginAttempts failures
+	verified    bool // may log in (Config.ManualUserVerification)
 	busy        bool // a bank connection is busy: DELETE answers 423
 	current     *grant
 	grants      map[*grant]struct{}
@@ -43,15 +44,16 @@ func (u *user) response(password string) userResponse {
 var userIDPattern = regexp.MustCompile(`^[a-zA-Z0-9\-_.+@]*$`)
 
 // CreateUser creates a user directly, as if POST /api/v2/users had been
-// called; an existing user with the same id (in any case) is replaced.
-// It does not validate id or password and counts nothing.
+// called (unverified with Config.ManualUserVerification); an existing user
+// with the same id (in any case) is replaced. It does not validate id or
+// password and counts nothing.
 func (e *Emulator) CreateUser(id, password string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if old := e.users[strings.ToLower(id)]; old != nil {
 		e.deleteUserLocked(old)
 	}
-	e.addUserLocked(id, password)
+	e.addUserLocked(id, password).verified = !e.cfg.ManualUserVerification
 }
 
 // UserExists reports whether a user with id exists; ids are compared
@@ -86,8 +88,9 @@ func (e *Emulator) SetUserBusy(id string, busy bool) {
 	}
 }
 
+// addUserLocked adds a verified user.
 func (e *Emulator) addUserLocked(id, password string) *user {
-	u := &user{id: id, password: password, grants: map[*grant]struct{}{}}
+	u := &user{id: id, password: password, verified: true, grants: map[*grant]struct{}{}}
 	e.users[strings.ToLower(id)] = u
 	return u
 }
@@ -146,11 +149,35 @@ func (e *Emulator) createUser(r *http.Request) reply {
 		return e.errReply(http.StatusUnprocessableEntity, codeEntityExists, "User with id '"+id+"' already exists", ac)
 	}
 	u := e.addUserLocked(id, password)
+	u.verified = !e.cfg.ManualUserVerification
 	u.email, u.phone = p.Email, p.Phone
 	u.autoUpdate = p.IsAutoUpdateEnabled != nil && *p.IsAutoUpdateEnabled
 	e.incLocked(CounterUsersCreate)
 	// finAPI returns the password in plain text on creation only.
 	return jsonReply(http.StatusCreated, u.response(u.password))
+}
+
+// serveVerifyUser is POST /api/v2/users/verify/{userId}, with the client's
+// token: 200 with an empty body, 404 UNKNOWN_ENTITY for an unknown user,
+// 422 USER_ALREADY_VERIFIED for a verified one. Ids are case-insensitive.
+func (e *Emulator) serveVerifyUser(w http.ResponseWriter, r *http.Request) {
+	e.locked(func(r *http.Request) reply {
+		caller, rep := e.authorizeLocked(r, roleClient, false)
+		if rep != nil {
+			return rep
+		}
+		id := strings.TrimPrefix(strings.TrimSuffix(r.URL.Path, "/"), "/api/v2/users/verify/")
+		u := e.users[strings.ToLower(id)]
+		switch {
+		case u == nil:
+			return e.errReply(http.StatusNotFound, codeUnknownEntity, "User not found", e.authContext(caller))
+		case u.verified:
+			return e.errReply(http.StatusUnprocessableEntity, codeAlreadyVerified, "User is already verified", e.authContext(caller))
+		}
+		u.verified = true
+		e.incLocked(CounterUsersVerify)
+		return emptyReply(http.StatusOK)
+	})(w, r)
 }
 
 // serveGetUser is GET /api/v2/users, with the user's token.

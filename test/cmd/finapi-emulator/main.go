@@ -11,6 +11,9 @@
 //	-client-id        FINAPI_EMULATOR_CLIENT_ID        accepted client id (default demo-client)
 //	-client-secret    FINAPI_EMULATOR_CLIENT_SECRET    accepted client secret (default demo-secret)
 //	-user-token-ttl   FINAPI_EMULATOR_USER_TOKEN_TTL   expires_in of user tokens (default 1h)
+//	-user-auto-verification FINAPI_EMULATOR_USER_AUTO_VERIFICATION
+//	                  the client's isUserAutoVerificationEnabled (default true);
+//	                  false: new users must be verified before they can log in
 //
 // An empty address switches that listener off. SIGINT or SIGTERM shut it
 // down gracefully.
@@ -26,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +64,11 @@ func run(args []string) error {
 		return fmt.Errorf("FINAPI_EMULATOR_USER_TOKEN_TTL: %w", err)
 	}
 	fs.DurationVar(&ttl, "user-token-ttl", ttl, "expires_in of user tokens")
+	autoVerify, err := strconv.ParseBool(env("FINAPI_EMULATOR_USER_AUTO_VERIFICATION", "true"))
+	if err != nil {
+		return fmt.Errorf("FINAPI_EMULATOR_USER_AUTO_VERIFICATION: %w", err)
+	}
+	fs.BoolVar(&autoVerify, "user-auto-verification", autoVerify, "isUserAutoVerificationEnabled: false makes new users unverified until POST /api/v2/users/verify/{userId}")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,7 +79,7 @@ func run(args []string) error {
 		return errors.New("-user-token-ttl must be positive")
 	}
 
-	emu := emulator.New(emulator.Config{ClientID: *clientID, ClientSecret: *clientSecret, UserTokenTTL: ttl})
+	emu := emulator.New(emulator.Config{ClientID: *clientID, ClientSecret: *clientSecret, UserTokenTTL: ttl, ManualUserVerification: !autoVerify})
 	services := []struct {
 		name, addr string
 		handler    http.Handler
@@ -106,8 +115,8 @@ func run(args []string) error {
 	if len(servers) == 0 {
 		return errors.New("every listener is switched off")
 	}
-	log.Printf("finapi-emulator: listening %s client_id=%s user_token_ttl=%s",
-		strings.Join(where, " "), *clientID, ttl)
+	log.Printf("finapi-emulator: listening %s client_id=%s user_token_ttl=%s user_auto_verification=%t",
+		strings.Join(where, " "), *clientID, ttl, autoVerify)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

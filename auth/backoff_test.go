@@ -1,0 +1,71 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestBackoffsBounded: a flood of failing sessions never grows the table
+// past maxHeldSessions; entries past their window go first.
+func TestBackoffsBounded(t *testing.T) {
+	var b backoffs
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	fail := &Error{Op: "create process", Kind: ErrInvalidAnswer, Err: errors.New("nonsense")}
+	for i := range maxHeldSessions + 5_000 {
+		b.failed(fmt.Sprintf("session-%d", i), fail, now)
+	}
+	if n := b.len(); n >= maxHeldSessions {
+		t.Fatalf("table holds %d sessions, want fewer than %d", n, maxHeldSessions)
+	}
+	// The newest session is held; a success clears it.
+	last := fmt.Sprintf("session-%d", maxHeldSessions+4_999)
+	if b.held(last, now) == nil {
+		t.Errorf("the newest failing session is not held")
+	}
+	b.succeeded(last)
+	if b.held(last, now) != nil {
+		t.Errorf("a session is still held after a success")
+	}
+
+	// Long after, the old entries are swept before any live one is dropped.
+	later := now.Add(time.Hour)
+	for i := range 100 {
+		b.failed(fmt.Sprintf("later-%d", i), fail, later)
+	}
+	if n := b.len(); n != 100 && n >= maxHeldSessions {
+		t.Errorf("table holds %d sessions after the sweep", n)
+	}
+	for i := range 100 {
+		if b.held(fmt.Sprintf("later-%d", i), later) == nil {
+			t.Fatalf("live session later-%d was dropped", i)
+		}
+	}
+}
+
+// TestBackoffsDoubleAndRestart: holds double up to the cap, and a session
+// failing again long after starts over at the first hold.
+func TestBackoffsDoubleAndRestart(t *testing.T) {
+	var b backoffs
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	fail := errors.New("plain")
+	var waits []time.Duration
+	for range 7 {
+		b.failed("s", fail, now)
+		h := b.m["s"]
+		waits = append(waits, h.wait)
+		now = h.until
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
+	if fmt.Sprint(waits) != fmt.Sprint(want) {
+		t.Errorf("holds %v, want %v", waits, want)
+	}
+	if err := b.held("s", now.Add(-time.Second)); RetryAfter(err) != time.Second || !errors.Is(err, fail) {
+		t.Errorf("held = %v (RetryAfter %v), want the failure with 1s left", err, RetryAfter(err))
+	}
+	b.failed("s", fail, now.Add(time.Hour))
+	if h := b.m["s"]; h.wait != sessionBackoffFirst {
+		t.Errorf("hold after an hour of quiet = %v, want %v", h.wait, sessionBackoffFirst)
+	}
+}
