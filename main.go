@@ -111,24 +111,41 @@ func run(environ []string, stdout, stderr io.Writer) int {
 	status := 0
 	select {
 	case <-ctx.Done():
-		log.Info().Msg("signal received, shutting down")
+		// Readiness goes first, the listeners later: load balancers
+		// still sending during endpoint propagation are served.
+		parts.draining.Store(true)
+		stop()
+		log.Info().Dur("delay", cfg.ShutdownDelay).Msg("signal received: /readyz answers 503; serving on while load balancers stop sending (a second signal ends the wait)")
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
+		select {
+		case <-time.After(cfg.ShutdownDelay):
+		case <-again:
+		}
+		signal.Stop(again)
 	case err := <-failed:
+		stop()
+		parts.draining.Store(true)
 		log.Error().Err(err).Msg("listener failed, shutting down")
 		status = 1
 	}
-	stop()
 
+	// Drain: no new connections; stalled request bodies are cut; in-flight
+	// requests finish within the shutdown timeout; renewals running in
+	// the background store their tokens; the admin listener closes last.
+	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("draining in-flight requests")
+	parts.drain()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	done := make(chan error, len(servers))
-	for _, srv := range servers {
-		go func() { done <- srv.Shutdown(sctx) }()
+	if err := servers[0].Shutdown(sctx); err != nil {
+		log.Warn().Err(err).Msg("in-flight requests did not finish in time")
+		status = max(status, 1)
 	}
-	for range servers {
-		if err := <-done; err != nil {
-			log.Warn().Err(err).Msg("in-flight requests did not finish in time")
-			status = max(status, 1)
-		}
+	if err := parts.sessions.Wait(sctx); err != nil {
+		log.Warn().Err(err).Msg("background token renewals did not finish in time; their sessions renew on their next request")
+	}
+	if err := servers[1].Shutdown(sctx); err != nil {
+		servers[1].Close()
 	}
 	log.Info().Int("status", status).Msg("finproxy stopped")
 	return status
@@ -139,6 +156,9 @@ type parts struct {
 	proxy, admin http.Handler
 	clientToken  *auth.ReuseToken
 	ready        *atomic.Bool
+	draining     *atomic.Bool // set on SIGTERM: /readyz answers 503
+	drain        func()       // cuts stalled request bodies
+	sessions     *auth.Sessions
 	close        func() error // releases the store
 }
 
@@ -147,6 +167,7 @@ type store struct {
 	cache.Store[auth.Token]
 	locker cache.Locker // nil: one replica, no cross-replica lock
 	ping   func(context.Context) error
+	down   func() bool // the store's breaker is open
 	len    func() int
 	close  func() error
 }
@@ -156,7 +177,7 @@ type store struct {
 func newStore(cfg *config.Config, keys *auth.Keys, log zerolog.Logger) (*store, error) {
 	if cfg.Store == config.StoreMemory {
 		mem := cache.NewMemory[auth.Token](time.Minute)
-		return &store{Store: mem, ping: mem.Ping, len: mem.Len, close: func() error { return nil }}, nil
+		return &store{Store: mem, ping: mem.Ping, down: func() bool { return false }, len: mem.Len, close: func() error { return nil }}, nil
 	}
 	cache.SetRedisLogger(log)
 	client, err := cache.ParseRedisURL(cfg.RedisURL)
@@ -171,14 +192,18 @@ func newStore(cfg *config.Config, keys *auth.Keys, log zerolog.Logger) (*store, 
 	if l1 == 0 {
 		l1 = -1 // RedisConfig: negative turns the L1 off
 	}
-	rs := cache.NewRedis[auth.Token](cache.RedisConfig{Client: client, Prefix: cfg.RedisPrefix, Sealer: sealer, L1TTL: l1, Log: log})
+	conn := cache.NewConn(cache.ConnConfig{Client: client, Timeout: cfg.RedisTimeout, Log: log})
+	rs := cache.NewRedis[auth.Token](cache.RedisConfig{Conn: conn, Prefix: cfg.RedisPrefix, Sealer: sealer, L1TTL: l1, Log: log})
 	return &store{
 		Store:  rs,
-		locker: &cache.RedisLocker{Client: client, Prefix: cfg.RedisPrefix, TTL: cfg.LockTTL, Wait: cfg.LockWait},
+		locker: &cache.RedisLocker{Conn: conn, Prefix: cfg.RedisPrefix, TTL: cfg.LockTTL, Wait: cfg.LockWait},
 		ping:   rs.Ping,
+		down:   conn.Down,
 		len:    rs.Len,
 		close: func() error {
-			return errors.Join(rs.Close(), client.Close())
+			err := rs.Close()
+			conn.Close()
+			return errors.Join(err, client.Close())
 		},
 	}, nil
 }
@@ -253,9 +278,11 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		Hooks:        m.Hooks(),
 		Audit:        audit,
 	}
+	finapiClients := []*auth.Client{access}
 	if cfg.Mode == config.ModeProcess {
 		processCtlURL, _ := config.ParseBaseURL(cfg.ProcessCtlURL)
 		processCtl := &auth.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI}
+		finapiClients = append(finapiClients, processCtl)
 		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Audit: audit}
 		sessions.NoRenewAhead = true
 	}
@@ -263,7 +290,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 	if err != nil {
 		return nil, err
 	}
-	handler, err := proxy.New(proxy.Config{
+	proxyHandler, err := proxy.New(proxy.Config{
 		VerifyJWT:      verify,
 		AccessURL:      accessURL,
 		Routes:         routes,
@@ -275,6 +302,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		Transport:      transport,
 		ReplayMaxBytes: cfg.ReplayMaxBytes,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		BodyTimeout:    cfg.BodyTimeout,
 		CORSOrigins:    origins,
 		TrustedProxies: trusted,
 		SessionRate:    cfg.RateSession,
@@ -288,27 +316,51 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 	if err != nil {
 		return nil, err
 	}
+	var handler http.Handler = proxyHandler
 	if traced {
 		handler = otelhttp.NewHandler(handler, "finproxy",
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "finproxy " + r.Method }))
 	}
 
-	adminHandler := admin.Handler(admin.Config{Ready: []admin.Check{
-		func(context.Context) error {
-			if !ready.Load() {
-				return errors.New("client credentials not yet proven: no client token obtained since start")
-			}
-			return nil
+	draining := &atomic.Bool{}
+	adminHandler := admin.Handler(admin.Config{
+		Ready: []admin.Check{
+			func(context.Context) error {
+				if !ready.Load() {
+					return errors.New("client credentials not yet proven: no client token obtained since start")
+				}
+				return nil
+			},
+			func(ctx context.Context) error {
+				if err := st.ping(ctx); err != nil {
+					return errors.New("token store unreachable")
+				}
+				return nil
+			},
+			jwtReady,
 		},
-		func(ctx context.Context) error {
-			if err := st.ping(ctx); err != nil {
-				return errors.New("token store unreachable")
-			}
-			return nil
+		Degraded: []admin.Check{
+			func(context.Context) error {
+				if st.down() {
+					return errors.New("token store unreachable: serving from this replica's memory")
+				}
+				return nil
+			},
+			func(context.Context) error {
+				for _, c := range finapiClients {
+					if c.CredentialsRefused() != nil {
+						return errors.New("finAPI refuses the client credentials")
+					}
+				}
+				return nil
+			},
 		},
-		jwtReady,
-	}, Metrics: m.Handler(), Pprof: cfg.Pprof})
-	return &parts{proxy: handler, admin: adminHandler, clientToken: clientToken, ready: ready, close: st.close}, nil
+		Draining: draining.Load,
+		Metrics:  m.Handler(),
+		Pprof:    cfg.Pprof,
+	})
+	return &parts{proxy: handler, admin: adminHandler, clientToken: clientToken, ready: ready, draining: draining,
+		drain: proxyHandler.Drain, sessions: sessions, close: st.close}, nil
 }
 
 // proveCredentials obtains the first client token in the background, so
@@ -338,6 +390,7 @@ func (p *parts) proveCredentials(ctx context.Context, log zerolog.Logger) {
 func newServer(h http.Handler, maxHeaderBytes int, log zerolog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		ConnContext:       proxy.ConnContext, // request bodies' idle bound
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,

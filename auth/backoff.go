@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -12,6 +13,11 @@ import (
 const (
 	sessionBackoffFirst = time.Second
 	sessionBackoffCap   = 30 * time.Second
+	// refusedLoginHold is the first hold after finAPI refused a password
+	// grant with a 400 that finproxy does not read as bad credentials: if
+	// it was one in other words, each attempt counts toward finAPI's lock
+	// of the user, so attempts are minutes apart, not seconds.
+	refusedLoginHold = 10 * time.Minute
 	// maxHeldSessions bounds the table: a flood of new sessions that all
 	// fail must not grow it without limit.
 	maxHeldSessions = 100_000
@@ -37,24 +43,23 @@ type heldSession struct {
 // still to wait as its RetryAfter, or nil when the session is not held.
 func (b *backoffs) held(id string, now time.Time) error {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	h, ok := b.m[id]
-	b.mu.Unlock()
 	if !ok || !now.Before(h.until) {
 		return nil
 	}
-	var e *Error
-	if !errors.As(h.err, &e) {
-		return &Error{Op: "token fetch", Kind: ErrUnavailable, RetryAfter: h.until.Sub(now), Err: h.err}
-	}
-	c := *e
-	c.RetryAfter, c.RequestID = h.until.Sub(now), ""
-	return &c
+	return withRetryAfter(h.err, h.until.Sub(now), true)
 }
 
 // failed starts or lengthens the session's hold after err and returns err
 // with the hold as its RetryAfter (or finAPI's own, when that is longer).
 func (b *backoffs) failed(id string, err error, now time.Time) error {
+	first := sessionBackoffFirst
+	if refusedLogin(err) {
+		first = refusedLoginHold
+	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.m == nil {
 		b.m = map[string]heldSession{}
 	}
@@ -62,22 +67,50 @@ func (b *backoffs) failed(id string, err error, now time.Time) error {
 	switch {
 	case !ok:
 		b.makeRoomLocked(now)
-		h.wait = sessionBackoffFirst
+		h.wait = first
 	case now.Sub(h.until) > sessionBackoffCap: // failing again long after
-		h.wait = sessionBackoffFirst
+		h.wait = first
 	default:
-		h.wait = min(sessionBackoffCap, 2*h.wait)
+		h.wait = max(first, min(sessionBackoffCap, 2*h.wait))
 	}
-	h.until, h.err = now.Add(h.wait), err
+	wait := max(h.wait, RetryAfter(err))
+	h.until, h.err = now.Add(wait), err
 	b.m[id] = h
-	b.mu.Unlock()
-
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter < h.wait {
-		e.RetryAfter = h.wait
-	}
-	return err
+	return withRetryAfter(err, wait, false)
 }
+
+// refusedLogin reports a password grant refused with a 400 that is not
+// known to be bad credentials.
+func refusedLogin(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Op == opPasswordGrant && e.Kind == ErrRejected && e.Status == http.StatusBadRequest
+}
+
+// withRetryAfter returns err asking to wait d: a copy of an *Error with
+// RetryAfter d, or err wrapped with d. A replay (an answer from the hold)
+// has no Status or request id: code that branches on a fresh 401 must not
+// act on a replayed one.
+func withRetryAfter(err error, d time.Duration, replay bool) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return &heldError{err: err, wait: d}
+	}
+	c := *e
+	c.RetryAfter = d
+	if replay {
+		c.RequestID, c.Status, c.heldBack = "", 0, true
+	}
+	return &c
+}
+
+// heldError is an error that is not an *Error, replayed during a hold.
+type heldError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *heldError) Error() string { return e.err.Error() }
+func (e *heldError) Unwrap() error { return e.err }
 
 // succeeded clears the session's hold.
 func (b *backoffs) succeeded(id string) {
@@ -89,8 +122,8 @@ func (b *backoffs) succeeded(id string) {
 }
 
 // makeRoomLocked keeps the table below maxHeldSessions: it drops the
-// entries whose hold and doubling window have passed and, if that frees
-// too little, arbitrary ones (a dropped session only loses its hold).
+// entries whose hold and doubling window have passed first and, if that
+// frees too little, arbitrary ones (a dropped session only loses its hold).
 func (b *backoffs) makeRoomLocked(now time.Time) {
 	if len(b.m) < maxHeldSessions {
 		return

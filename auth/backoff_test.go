@@ -69,3 +69,23 @@ func TestBackoffsDoubleAndRestart(t *testing.T) {
 		t.Errorf("hold after an hour of quiet = %v, want %v", h.wait, sessionBackoffFirst)
 	}
 }
+
+// TestBackoffsLongHoldForUnknownLoginRefusal: a password grant refused
+// with a 400 finproxy does not read as bad credentials holds the session
+// for minutes: if it was bad credentials in other words, every attempt
+// counts toward finAPI's lock of the user.
+func TestBackoffsLongHoldForUnknownLoginRefusal(t *testing.T) {
+	var b backoffs
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	err := b.failed("s", &Error{Op: opPasswordGrant, Kind: ErrRejected, Status: 400, Code: "BAD_REQUEST"}, now)
+	if RetryAfter(err) != refusedLoginHold {
+		t.Errorf("hold = %v, want %v", RetryAfter(err), refusedLoginHold)
+	}
+	if b.held("s", now.Add(5*time.Minute)) == nil {
+		t.Errorf("not held after 5 minutes")
+	}
+	err = b.failed("t", &Error{Op: "create user", Kind: ErrRejected, Status: 400}, now)
+	if RetryAfter(err) != sessionBackoffFirst {
+		t.Errorf("another refusal holds %v, want %v", RetryAfter(err), sessionBackoffFirst)
+	}
+}

@@ -69,6 +69,9 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
+	if e.RequestID != "" {
+		s += " [X-Request-Id " + e.RequestID + "]"
+	}
 	return s
 }
 
@@ -87,6 +90,10 @@ func (e *Error) Unwrap() []error {
 
 // RetryAfter returns how long err asks the caller to wait, or 0.
 func RetryAfter(err error) time.Duration {
+	var h *heldError
+	if errors.As(err, &h) {
+		return h.wait
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.RetryAfter

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,15 +36,21 @@ const (
 	opCreateProcess = "create process"
 )
 
-// Client calls finAPI's OAuth and user endpoints on behalf of finproxy.
+// Client calls finAPI's OAuth and user endpoints, and the Process
+// Controller, on behalf of finproxy.
 //
 // Calls that fail with a network error or a 5xx are retried with capped
 // exponential back-off and jitter while the context allows. When they still
-// fail, or finAPI answers 429 or refuses the client credentials, the client
-// backs off as a whole (a short negative cache): for a growing, capped time
-// (at least finAPI's Retry-After) every call fails at once with the error
-// that started the back-off, so a dead or refusing endpoint is not hammered
-// by every request and one cause keeps one answer.
+// fail, or finAPI answers 429 or refuses the client credentials, the
+// endpoint class of the call backs off (a short negative cache): for a
+// growing, capped time (at least finAPI's Retry-After) every call of that
+// class fails at once with the error that started the back-off, so a dead
+// or refusing endpoint is not hammered by every request and one cause keeps
+// one answer. The classes are the token grants, the user operations done
+// with the client token (creation, verification) and the Process
+// Controller; calls on behalf of one user (deleting it, revoking its
+// tokens) back off nothing: their failure is that user's alone, and goes
+// back to the caller with finAPI's Retry-After.
 //
 // Every call carries an X-Request-Id: the one of the request it is made for
 // (WithRequestID), or a fresh one.
@@ -61,6 +69,38 @@ type Client struct {
 	// outcome and its duration (for metrics).
 	Observe func(op string, err error, d time.Duration)
 
+	breakers [numClasses]breaker
+	refused  atomic.Pointer[Error] // the last refusal of the client credentials, until a success
+}
+
+// A class is a group of finAPI endpoints that fail together and back off
+// together.
+type class int
+
+const (
+	classToken   class = iota // POST /api/v2/oauth/token
+	classUser                 // user creation and verification (client token)
+	classProcess              // the Process Controller
+	classOwn                  // on behalf of one user: no back-off
+	numClasses   = classOwn
+)
+
+// classOf maps an op to its class.
+func classOf(op string) class {
+	switch op {
+	case "client_credentials grant", opPasswordGrant, "refresh_token grant":
+		return classToken
+	case "create user", "verify user":
+		return classUser
+	case opCreateProcess, "exchange process":
+		return classProcess
+	}
+	return classOwn
+}
+
+// A breaker is one class's back-off after failures. The zero value is
+// closed.
+type breaker struct {
 	mu        sync.Mutex
 	downUntil time.Time
 	downErr   Error // the failure that started the back-off
@@ -76,6 +116,8 @@ type apiError struct {
 	} `json:"errors"`
 	OAuthError       string `json:"error"`
 	OAuthDescription string `json:"error_description"`
+	// OAuthDescriptionCamel is the spelling of finAPI's own 401 example.
+	OAuthDescriptionCamel string `json:"errorDescription"`
 }
 
 // accessToken is finAPI's AccessToken.
@@ -149,7 +191,7 @@ func (c *Client) CreateUser(ctx context.Context, clientToken, id, password strin
 	switch {
 	case err != nil:
 		return false, err
-	case resp.status == http.StatusCreated || resp.status == http.StatusOK:
+	case resp.status/100 == 2:
 		return true, nil
 	case resp.status == http.StatusUnprocessableEntity && resp.code == "ENTITY_EXISTS":
 		op = "create user (exists)"
@@ -239,10 +281,15 @@ func (c *Client) success(op string, resp *response, err error) error {
 func (c *Client) refusal(op string, r *response) error {
 	e := &Error{Op: op, Status: r.status, Code: r.code, Kind: ErrRejected, RequestID: r.requestID}
 	switch {
-	case r.status == http.StatusUnauthorized && (r.code == "invalid_client" || strings.HasSuffix(op, "grant")),
-		op == opCreateProcess && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden):
+	case r.code == "" && r.status != http.StatusUnauthorized && classOf(op) != classProcess:
+		// Not finAPI's ErrorMessage nor an OAuth error: an HTML page of
+		// a proxy, or a base URL that is not finAPI's. (The Process
+		// Controller publishes no error bodies.)
+		return r.invalid(op, fmt.Sprintf("HTTP %d without a finAPI error body", r.status))
+	case refusesCredentials(op, r.status, r.code):
 		e.Kind = ErrClientRejected
-		e.RetryAfter = c.failed(e, 0)
+		e.RetryAfter = c.failed(classOf(op), e, 0)
+		c.refused.Store(e)
 	case op == opPasswordGrant && r.badCredentials():
 		e.Kind = ErrBadCredentials
 	case r.status == http.StatusLocked && op == "delete user":
@@ -253,6 +300,31 @@ func (c *Client) refusal(op string, r *response) error {
 	return e
 }
 
+// refusesCredentials reports whether an answer to op refuses the client
+// credentials: 401 invalid_client anywhere, any 401 of a grant, a 401 or
+// 403 of the Process Controller's creation (which takes the credentials
+// in its body).
+func refusesCredentials(op string, status int, code string) bool {
+	switch {
+	case status == http.StatusUnauthorized && (code == "invalid_client" || strings.HasSuffix(op, "grant")):
+		return true
+	case op == opCreateProcess:
+		return status == http.StatusUnauthorized || status == http.StatusForbidden
+	}
+	return false
+}
+
+// CredentialsRefused returns finAPI's last refusal of the client
+// credentials while no call has succeeded with them since, else nil: for
+// readiness, metrics and the log. Nothing else retries them more often
+// than the back-off allows.
+func (c *Client) CredentialsRefused() error {
+	if e := c.refused.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
 // badCredentials reports whether a password grant's answer is finAPI's
 // "bad user credentials": a 400 whose OAuth error is invalid_grant (RFC
 // 6749 section 5.2), or whose ErrorMessage or error description speaks of
@@ -260,10 +332,11 @@ func (c *Client) refusal(op string, r *response) error {
 // invalid refresh_token, or unsupported grant_type" without publishing its
 // code). Any other 400 is a plain refusal.
 func (r *response) badCredentials() bool {
-	if r.status != http.StatusBadRequest {
+	if r.status != http.StatusBadRequest || r.code == "MISSING_CREDENTIALS" {
 		return false
 	}
-	return r.code == "invalid_grant" || strings.Contains(strings.ToLower(r.message), "credentials")
+	msg := strings.ToLower(r.message)
+	return r.code == "invalid_grant" || strings.Contains(msg, "user credentials") || strings.Contains(msg, "bad credentials")
 }
 
 // invalid is the error for a success answer finproxy cannot use.
@@ -292,7 +365,8 @@ func (c *Client) doOnce(ctx context.Context, op string, newReq func() (*http.Req
 }
 
 func (c *Client) call(ctx context.Context, op string, attempts int, newReq func() (*http.Request, error)) (*response, error) {
-	if err := c.backedOff(op); err != nil {
+	cl := classOf(op)
+	if err := c.backedOff(cl, op); err != nil {
 		return nil, err
 	}
 	id := RequestID(ctx)
@@ -320,18 +394,20 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 		resp, err := c.send(req)
 		switch {
 		case err == nil && resp.status < 500 && resp.status != http.StatusTooManyRequests:
-			c.succeeded()
+			if !refusesCredentials(op, resp.status, resp.code) {
+				c.succeeded(cl) // a refusal backs off instead (see refusal)
+			}
 			resp.requestID = id
 			return resp, nil
 		case err == nil && resp.status == http.StatusTooManyRequests:
 			// finAPI rate-limits us: retrying now makes it worse.
 			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code, RequestID: id}
-			last.RetryAfter = c.failed(last, resp.retryAfter)
+			last.RetryAfter = c.failed(cl, last, resp.retryAfter)
 			return nil, last
 		case err == nil: // 5xx
 			last = &Error{Op: op, Kind: ErrUnavailable, Status: resp.status, Code: resp.code, RequestID: id}
 			if resp.retryAfter > 0 {
-				last.RetryAfter = c.failed(last, resp.retryAfter)
+				last.RetryAfter = c.failed(cl, last, resp.retryAfter)
 				return nil, last
 			}
 		case errors.Is(ctx.Err(), context.Canceled):
@@ -348,7 +424,7 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 			break // no time for another attempt
 		}
 	}
-	last.RetryAfter = c.failed(last, 0)
+	last.RetryAfter = c.failed(cl, last, 0)
 	return nil, last
 }
 
@@ -383,7 +459,7 @@ func (c *Client) send(req *http.Request) (*response, error) {
 	if resp.StatusCode >= 400 {
 		var ae apiError
 		if json.Unmarshal(body, &ae) == nil {
-			r.code, r.message = ae.OAuthError, ae.OAuthDescription
+			r.code, r.message = ae.OAuthError, cmp.Or(ae.OAuthDescription, ae.OAuthDescriptionCamel)
 			if len(ae.Errors) > 0 {
 				r.code, r.message = ae.Errors[0].Code, ae.Errors[0].Message
 			}
@@ -400,8 +476,12 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
+	if strings.Trim(v, "0123456789") == "" { // delta-seconds: digits only
+		secs, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil: // beyond int64
+			return maxRetryAfter
+		case secs <= 0:
 			return 0
 		}
 		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
@@ -412,44 +492,64 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// backedOff returns, while the client backs off, the error that started
-// the back-off (for op, with the time still to wait), else nil.
-func (c *Client) backedOff(op string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	wait := c.downUntil.Sub(c.now())
+// backedOff returns, while class cl backs off, the error that started the
+// back-off (for op, with the time still to wait), else nil.
+func (c *Client) backedOff(cl class, op string) error {
+	if cl == classOwn {
+		return nil
+	}
+	b := &c.breakers[cl]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wait := b.downUntil.Sub(c.now())
 	if wait <= 0 {
 		return nil
 	}
-	e := c.downErr
-	e.Op, e.RetryAfter, e.RequestID, e.heldBack = op, wait, "", true
+	e := b.downErr
+	// Status goes: code that branches on a fresh 401 must not act on a
+	// replayed one.
+	e.Op, e.Status, e.RetryAfter, e.RequestID, e.heldBack = op, 0, wait, "", true
 	if e.Err == nil {
 		e.Err = errors.New("backing off after recent failures")
 	}
 	return &e
 }
 
-// failed starts or extends the back-off after cause, for at least atLeast
-// (finAPI's Retry-After, capped at maxRetryAfter), and returns its length.
-func (c *Client) failed(cause *Error, atLeast time.Duration) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.backoff == 0:
-		c.backoff = backoffFirst
-	case c.backoff < backoffCap:
-		c.backoff = min(backoffCap, 2*c.backoff)
+// failed starts or extends class cl's back-off after cause, for at least
+// atLeast (finAPI's Retry-After, capped at maxRetryAfter), and returns its
+// length. Calls of classOwn back nothing off: the wait is finAPI's own.
+func (c *Client) failed(cl class, cause *Error, atLeast time.Duration) time.Duration {
+	if cl == classOwn {
+		return min(atLeast, maxRetryAfter)
 	}
-	wait := max(c.backoff, min(atLeast, maxRetryAfter))
-	c.downUntil = c.now().Add(wait)
-	c.downErr = *cause
+	b := &c.breakers[cl]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.backoff == 0:
+		b.backoff = backoffFirst
+	case b.backoff < backoffCap:
+		b.backoff = min(backoffCap, 2*b.backoff)
+	}
+	wait := max(b.backoff, min(atLeast, maxRetryAfter))
+	b.downUntil = c.now().Add(wait)
+	b.downErr = *cause
 	return wait
 }
 
-func (c *Client) succeeded() {
-	c.mu.Lock()
-	c.backoff, c.downUntil = 0, time.Time{}
-	c.mu.Unlock()
+// succeeded ends class cl's back-off; a success of the credentials ends
+// their refusal.
+func (c *Client) succeeded(cl class) {
+	if cl == classOwn {
+		return
+	}
+	if cl == classToken || cl == classProcess {
+		c.refused.Store(nil)
+	}
+	b := &c.breakers[cl]
+	b.mu.Lock()
+	b.backoff, b.downUntil = 0, time.Time{}
+	b.mu.Unlock()
 }
 
 // observe reports a public call's final outcome to Observe; deferred

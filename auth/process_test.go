@@ -165,6 +165,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Sat, 01 Dec 2040 10:00:00 GMT", 5 * time.Minute},
 		{"soon", 0},
 		{"1.5", 0},
+		{"+5", 0}, // RFC 9110: DIGIT only
+		{"99999999999999999999999", 5 * time.Minute},
 	}
 	for _, tt := range tests {
 		if got := auth.ParseRetryAfter(tt.in, now); got != tt.want {

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -92,10 +93,16 @@ type Sessions struct {
 	// conflicts. Optional.
 	Audit Audit
 
-	group     singleflight.Group
-	held      backoffs    // sessions whose last fetch failed
-	storeDown atomic.Bool // logged once per change, not per request
-	lockDown  atomic.Bool
+	group    singleflight.Group
+	held     backoffs     // sessions whose last fetch failed
+	renewing atomic.Int64 // renewals ahead running in the background
+}
+
+// reloader is a Store that can read past a cache of its own (cache.Redis
+// and its L1): under the cross-replica lock, what another replica stored
+// counts, not this replica's copy.
+type reloader interface {
+	Reload(ctx context.Context, key string) (Token, bool, error)
 }
 
 // Token returns a usable token for s, from the store or, on a miss, from
@@ -167,6 +174,8 @@ func (c *Sessions) renewAhead(ctx context.Context, s Session) {
 		return
 	}
 	c.group.DoChan(s.ID, func() (any, error) {
+		c.renewing.Add(1)
+		defer c.renewing.Add(-1)
 		id := NewRequestID()
 		fctx, cancel := context.WithTimeout(WithRequestID(context.WithoutCancel(ctx), id), c.Timeout)
 		defer cancel()
@@ -181,6 +190,22 @@ func (c *Sessions) renewAhead(ctx context.Context, s Session) {
 	})
 }
 
+// Wait waits until no renewal runs in the background, or ctx ends: at
+// shutdown, a renewal that was started stores its token before the process
+// exits. Renewals started meanwhile count too.
+func (c *Sessions) Wait(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for c.renewing.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("auth: %d renewals still running: %w", c.renewing.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // locked runs fetch holding the session's cross-replica lock, if there is
 // a Locker. fetch re-reads the store first, so a replica that waited uses
 // the holder's token.
@@ -191,26 +216,16 @@ func (c *Sessions) locked(ctx context.Context, s Session, fetch func(context.Con
 	unlock, err := c.Locker.Lock(ctx, s.ID)
 	switch {
 	case err == nil:
-		c.lockHealth(nil)
 		defer unlock()
 	case errors.Is(err, cache.ErrLockUnavailable):
-		c.lockHealth(err) // degraded: fetch without the shared lock
+		// Degraded: fetch without the shared lock (the store's Conn
+		// logs the outage, once).
 	case errors.Is(err, cache.ErrLockTimeout):
 		// The holder is slow or gone; its lock expires by itself.
 	default:
 		return Token{}, &Error{Op: "wait for token", Kind: ErrUnavailable, Err: err}
 	}
 	return fetch(ctx)
-}
-
-// lockHealth logs a change between a working and a failing lock once.
-func (c *Sessions) lockHealth(err error) {
-	switch {
-	case err != nil && c.lockDown.CompareAndSwap(false, true):
-		c.Log.Error().Err(err).Msg("cross-replica lock unavailable; fetching tokens without it (degraded)")
-	case err == nil && c.lockDown.Load() && c.lockDown.CompareAndSwap(true, false):
-		c.Log.Info().Msg("cross-replica lock available again")
-	}
 }
 
 // flight runs fetch once per session at a time; waiters can give up with
@@ -240,7 +255,7 @@ func (c *Sessions) flight(ctx context.Context, s Session, fetch func(context.Con
 // that a caller that lost a race uses the winner's token. ahead marks a
 // renewal ahead of expiry; stale, a token finAPI refused.
 func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Token) (Token, error) {
-	cur, ok := c.load(ctx, s)
+	cur, ok := c.reload(ctx, s)
 	now := c.now()
 	usable := ok && !cur.Expired(now.Add(safetyMargin(cur)))
 	switch {
@@ -248,9 +263,14 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 		if usable && cur.AccessToken != stale.AccessToken {
 			return cur, nil // already replaced
 		}
-		if ok {
-			// Forget the refused access token; keep what renews it.
-			_ = c.Store.Delete(ctx, s.ID)
+		if ok && cur.AccessToken != "" {
+			// Mark the refused access token dead, keeping what renews
+			// it: should this renewal fail, the next one still has the
+			// refresh token (a deleted entry would force a password
+			// grant, or a second user creation attempt).
+			dead := cur
+			dead.AccessToken = ""
+			c.save(ctx, s, dead)
 		}
 	case ahead && usable:
 		if at := cur.renewAt(c.renewBefore(), jitter(s)); at.IsZero() || now.Before(at) {
@@ -290,6 +310,7 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 		return Token{}, err
 	}
 	c.held.succeeded(s.ID)
+	t.After401 = stale.AccessToken != ""
 	c.save(ctx, s, t)
 	event := EventTokenObtained
 	if prev.AccessToken != "" || prev.RefreshToken != "" {
@@ -301,7 +322,16 @@ func (c *Sessions) obtain(ctx context.Context, s Session, ahead bool, stale Toke
 
 func (c *Sessions) load(ctx context.Context, s Session) (Token, bool) {
 	t, ok, err := c.Store.Get(ctx, s.ID)
-	c.storeHealth(err)
+	return t, ok && err == nil
+}
+
+// reload is load past the store's own cache, where it has one.
+func (c *Sessions) reload(ctx context.Context, s Session) (Token, bool) {
+	r, can := c.Store.(reloader)
+	if !can {
+		return c.load(ctx, s)
+	}
+	t, ok, err := r.Reload(ctx, s.ID)
 	return t, ok && err == nil
 }
 
@@ -319,18 +349,7 @@ func (c *Sessions) save(ctx context.Context, s Session, t Token) {
 	// The fetch may have used up its budget: the token must land anyway.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
-	c.storeHealth(c.Store.Set(sctx, s.ID, t, ttl))
-}
-
-// storeHealth logs a change between a working and a failing store once,
-// not per request; the common case costs one atomic load.
-func (c *Sessions) storeHealth(err error) {
-	switch {
-	case err != nil && c.storeDown.CompareAndSwap(false, true):
-		c.Log.Error().Err(err).Msg("token store failing; serving without it")
-	case err == nil && c.storeDown.Load() && c.storeDown.CompareAndSwap(true, false):
-		c.Log.Info().Msg("token store answering again")
-	}
+	_ = c.Store.Set(sctx, s.ID, t, ttl) // a failing store keeps it in its L1, and logs
 }
 
 // conflict holds the session off for ConflictHold, in the store so that
@@ -339,7 +358,7 @@ func (c *Sessions) storeHealth(err error) {
 func (c *Sessions) conflict(ctx context.Context, s Session, err error) error {
 	hold := c.conflictHold()
 	now := c.now()
-	c.storeHealth(c.Store.Set(ctx, conflictPrefix+s.ID, Token{Issued: now, Expiry: now.Add(hold), UserID: s.UserID()}, hold))
+	_ = c.Store.Set(ctx, conflictPrefix+s.ID, Token{Issued: now, Expiry: now.Add(hold), UserID: s.UserID()}, hold)
 	c.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", s.UserID()).Dur("hold", hold).
 		Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the hold ends: delete that finAPI user or restore the identity secret")
 	c.Audit.Record(ctx, EventIdentityConflict, s, s.UserID())
@@ -357,7 +376,6 @@ func (c *Sessions) conflict(ctx context.Context, s Session, err error) error {
 // and for how long still.
 func (c *Sessions) conflictHeld(ctx context.Context, s Session, now time.Time) (time.Duration, bool) {
 	m, ok, err := c.Store.Get(ctx, conflictPrefix+s.ID)
-	c.storeHealth(err)
 	if !ok || err != nil || !now.Before(m.Expiry) {
 		return 0, false
 	}

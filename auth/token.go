@@ -24,6 +24,10 @@ type Token struct {
 	// UserID is the finAPI user the token belongs to; empty for client
 	// and process tokens.
 	UserID string `json:"u,omitempty"`
+	// After401 marks a token obtained because finAPI refused the one
+	// before it: a 401 to it soon after is not renewed again (no renewal
+	// storm against an upstream that refuses every token).
+	After401 bool `json:"x,omitempty"`
 }
 
 // Expired reports whether the token can no longer be used at now.

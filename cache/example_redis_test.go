@@ -22,9 +22,9 @@ func ExampleNewRedis() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store := cache.NewRedis[string](cache.RedisConfig{Client: client, Sealer: sealer})
+	store := cache.NewRedis[string](cache.RedisConfig{Conn: cache.NewConn(cache.ConnConfig{Client: client}), Sealer: sealer})
 	defer store.Close()
-	locker := &cache.RedisLocker{Client: client}
+	locker := &cache.RedisLocker{Conn: cache.NewConn(cache.ConnConfig{Client: client})}
 
 	ctx := context.Background()
 	unlock, err := locker.Lock(ctx, "5f2b…") // the session hash

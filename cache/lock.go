@@ -44,8 +44,10 @@ var _ Locker = (*RedisLocker)(nil)
 // that outlives TTL may overlap the next one. Keep TTL above the longest
 // fetch it guards.
 type RedisLocker struct {
-	// Client talks to Redis. Required.
-	Client redis.UniversalClient
+	// Conn talks to Redis, with a deadline per command and a breaker:
+	// while it is open Lock fails at once with ErrLockUnavailable.
+	// Required.
+	Conn *Conn
 	// Prefix starts lock keys (Prefix + "lock:" + key). Optional. Default
 	// value DefaultRedisPrefix.
 	Prefix string
@@ -68,16 +70,12 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// unlockTimeout bounds the release; a release that fails leaves the lock
-// to expire.
-const unlockTimeout = 2 * time.Second
-
 // Lock implements Locker. It returns ErrLockTimeout after Wait, an error
 // wrapping ErrLockUnavailable when Redis fails, and ctx's error when ctx
 // ends first.
 func (l *RedisLocker) Lock(ctx context.Context, key string) (func(), error) {
-	if l.Client == nil {
-		return nil, fmt.Errorf("%w: no redis client", ErrLockUnavailable)
+	if l.Conn == nil {
+		return nil, fmt.Errorf("%w: no redis connection", ErrLockUnavailable)
 	}
 	prefix := l.Prefix
 	if prefix == "" {
@@ -92,7 +90,11 @@ func (l *RedisLocker) Lock(ctx context.Context, key string) (func(), error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		ok, err := l.Client.SetNX(ctx, rkey, token, ttl).Result()
+		var ok bool
+		err := l.Conn.Do(ctx, func(ctx context.Context) (err error) {
+			ok, err = l.Conn.Client().SetNX(ctx, rkey, token, ttl).Result()
+			return err
+		})
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil, fmt.Errorf("cache: lock: %w", ctx.Err())
@@ -118,9 +120,9 @@ func (l *RedisLocker) unlock(rkey, token string) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
-			defer cancel()
-			_ = unlockScript.Run(ctx, l.Client, []string{rkey}, token).Err()
+			_ = l.Conn.Do(context.Background(), func(ctx context.Context) error {
+				return unlockScript.Run(ctx, l.Conn.Client(), []string{rkey}, token).Err()
+			})
 		})
 	}
 }

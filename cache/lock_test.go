@@ -13,8 +13,8 @@ func TestRedisLockerWaitsForHolder(t *testing.T) {
 	ctx := context.Background()
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)
-	a := &RedisLocker{Client: client, Prefix: prefix}
-	b := &RedisLocker{Client: newTestClient(t), Prefix: prefix}
+	a := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix}
+	b := &RedisLocker{Conn: NewConn(ConnConfig{Client: newTestClient(t)}), Prefix: prefix}
 
 	unlock, err := a.Lock(ctx, "s")
 	if err != nil {
@@ -52,12 +52,12 @@ func TestRedisLockerHolderDies(t *testing.T) {
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)
 	const ttl = 300 * time.Millisecond
-	dead := &RedisLocker{Client: client, Prefix: prefix, TTL: ttl}
+	dead := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, TTL: ttl}
 	if _, err := dead.Lock(ctx, "s"); err != nil { // never unlocked
 		t.Fatal(err)
 	}
 	start := time.Now()
-	waiter := &RedisLocker{Client: client, Prefix: prefix, Wait: 3 * time.Second}
+	waiter := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, Wait: 3 * time.Second}
 	unlock, err := waiter.Lock(ctx, "s")
 	if err != nil {
 		t.Fatalf("waiter after a dead holder: %v", err)
@@ -72,12 +72,12 @@ func TestRedisLockerOnlyHolderReleases(t *testing.T) {
 	ctx := context.Background()
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)
-	late := &RedisLocker{Client: client, Prefix: prefix, TTL: 100 * time.Millisecond}
+	late := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, TTL: 100 * time.Millisecond}
 	unlockLate, err := late.Lock(ctx, "s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := &RedisLocker{Client: client, Prefix: prefix, TTL: time.Minute, Wait: 2 * time.Second}
+	next := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, TTL: time.Minute, Wait: 2 * time.Second}
 	unlockNext, err := next.Lock(ctx, "s") // after late's lock expired
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestRedisLockerOnlyHolderReleases(t *testing.T) {
 	if n := client.Exists(ctx, prefix+"lock:s").Val(); n != 1 {
 		t.Fatal("an expired holder's unlock deleted the next holder's lock")
 	}
-	third := &RedisLocker{Client: client, Prefix: prefix, Wait: 100 * time.Millisecond}
+	third := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, Wait: 100 * time.Millisecond}
 	if _, err := third.Lock(ctx, "s"); !errors.Is(err, ErrLockTimeout) {
 		t.Fatalf("third locker: %v, want ErrLockTimeout", err)
 	}
@@ -96,7 +96,7 @@ func TestRedisLockerOnlyHolderReleases(t *testing.T) {
 func TestRedisLockerErrors(t *testing.T) {
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)
-	holder := &RedisLocker{Client: client, Prefix: prefix}
+	holder := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix}
 	unlock, err := holder.Lock(context.Background(), "s")
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestRedisLockerErrors(t *testing.T) {
 
 	t.Run("timeout", func(t *testing.T) {
 		start := time.Now()
-		l := &RedisLocker{Client: client, Prefix: prefix, Wait: 200 * time.Millisecond}
+		l := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, Wait: 200 * time.Millisecond}
 		_, err := l.Lock(context.Background(), "s")
 		if !errors.Is(err, ErrLockTimeout) {
 			t.Fatalf("err = %v, want ErrLockTimeout", err)
@@ -117,13 +117,13 @@ func TestRedisLockerErrors(t *testing.T) {
 	t.Run("context ends", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		l := &RedisLocker{Client: client, Prefix: prefix}
+		l := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix}
 		if _, err := l.Lock(ctx, "s"); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 		}
 	})
 	t.Run("redis unreachable", func(t *testing.T) {
-		l := &RedisLocker{Client: deadClient(t)}
+		l := &RedisLocker{Conn: NewConn(ConnConfig{Client: deadClient(t)})}
 		if _, err := l.Lock(context.Background(), "s"); !errors.Is(err, ErrLockUnavailable) {
 			t.Fatalf("err = %v, want ErrLockUnavailable", err)
 		}
@@ -142,7 +142,7 @@ func TestRedisLockerExcludes(t *testing.T) {
 	var inside, most, done atomic.Int32
 	var wg sync.WaitGroup
 	for range 8 {
-		l := &RedisLocker{Client: client, Prefix: prefix, Retry: 5 * time.Millisecond}
+		l := &RedisLocker{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, Retry: 5 * time.Millisecond}
 		wg.Go(func() {
 			for range 5 {
 				unlock, err := l.Lock(context.Background(), "s")

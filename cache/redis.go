@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"hash/maphash"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
@@ -28,9 +26,10 @@ const DefaultL1TTL = 2 * time.Second
 
 // RedisConfig configures a Redis store.
 type RedisConfig struct {
-	// Client talks to Redis: a single node, Sentinel or Cluster (see
-	// ParseRedisURL). The store does not close it. Required.
-	Client redis.UniversalClient
+	// Conn talks to Redis (a single node, Sentinel or Cluster; see
+	// ParseRedisURL) with a deadline per command and a breaker. The store
+	// does not close it. Required.
+	Conn *Conn
 	// Prefix starts every key and the invalidation channel, so that
 	// several deployments can share one Redis. Optional. Default value
 	// DefaultRedisPrefix.
@@ -47,9 +46,9 @@ type RedisConfig struct {
 	// Redis outage a value this replica holds is served until its own
 	// time to live ends.
 	NoStaleOnError bool
-	// Log receives Redis outages and unreadable entries, each once per
-	// episode or kind; never values or keys. Optional. Default value: no
-	// logging.
+	// Log receives unreadable entries, once per kind, and resubscriptions
+	// of the invalidation channel; never values or keys (outages are the
+	// Conn's to log). Optional. Default value: no logging.
 	Log zerolog.Logger
 }
 
@@ -73,11 +72,12 @@ type RedisConfig struct {
 // freshness; such a token is still refused by finAPI once revoked, which
 // makes finproxy drop it).
 //
-// Redis trouble: Set and Delete update the L1 and return the error; Get
-// returns an error only when the L1 cannot answer either. The first
-// failure and the recovery are logged, not every request; go-redis
-// reconnects by itself. Ping reports the outage (for readiness).
+// Redis trouble: every command goes through the Conn (its own deadline, a
+// breaker that stops asking a failing Redis). Set and Delete update the L1
+// and return the error; Get returns an error only when the L1 cannot answer
+// either. go-redis reconnects by itself. Ping reports the outage.
 type Redis[V any] struct {
+	conn     *Conn
 	client   redis.UniversalClient
 	sealer   *Sealer
 	prefix   string
@@ -89,7 +89,6 @@ type Redis[V any] struct {
 	l1       *gocache.Cache
 	seed     maphash.Seed
 	stripes  [64]stripe
-	down     atomic.Bool
 	warned   sync.Map // kind → struct{}: unreadable entries logged once
 	pubsub   *redis.PubSub
 	done     chan struct{} // closed when subscribe returns
@@ -116,10 +115,10 @@ type l1Entry[V any] struct {
 var _ Store[int] = (*Redis[int])(nil)
 
 // NewRedis returns a Redis store and starts its invalidation subscriber;
-// Close stops it. It panics when Client or Sealer is nil.
+// Close stops it. It panics when Conn or Sealer is nil.
 func NewRedis[V any](cfg RedisConfig) *Redis[V] {
-	if cfg.Client == nil || cfg.Sealer == nil {
-		panic("cache: NewRedis needs a Client and a Sealer")
+	if cfg.Conn == nil || cfg.Sealer == nil {
+		panic("cache: NewRedis needs a Conn and a Sealer")
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultRedisPrefix
@@ -130,7 +129,8 @@ func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 	var id [8]byte
 	rand.Read(id[:])
 	r := &Redis[V]{
-		client:  cfg.Client,
+		conn:    cfg.Conn,
+		client:  cfg.Conn.Client(),
 		sealer:  cfg.Sealer,
 		prefix:  cfg.Prefix,
 		channel: cfg.Prefix + "invalidate",
@@ -154,12 +154,23 @@ func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 // is returned without asking Redis, and a value it holds past L1TTL is
 // returned when Redis cannot answer (unless NoStaleOnError).
 func (r *Redis[V]) Get(ctx context.Context, key string) (V, bool, error) {
+	return r.get(ctx, key, false)
+}
+
+// Reload is Get without the L1's fresh copy: it asks Redis, so that a
+// caller holding the cross-replica lock sees what another replica stored.
+// While Redis cannot answer it serves the L1 copy as Get does.
+func (r *Redis[V]) Reload(ctx context.Context, key string) (V, bool, error) {
+	return r.get(ctx, key, true)
+}
+
+func (r *Redis[V]) get(ctx context.Context, key string, reload bool) (V, bool, error) {
 	var zero V
 	var held *l1Entry[V]
 	if r.l1 != nil {
 		if x, ok := r.l1.Get(key); ok {
 			held = x.(*l1Entry[V])
-			if time.Now().Before(held.fresh) {
+			if !reload && time.Now().Before(held.fresh) {
 				return held.v, true, nil
 			}
 		}
@@ -170,19 +181,20 @@ func (r *Redis[V]) Get(ctx context.Context, key string) (V, bool, error) {
 	rkey := r.prefix + key
 	var get *redis.StringCmd
 	var pttl *redis.DurationCmd
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, rkey)
-		pttl = p.PTTL(ctx, rkey)
-		return nil
+	err := r.conn.Do(ctx, func(ctx context.Context) error {
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			get = p.Get(ctx, rkey)
+			pttl = p.PTTL(ctx, rkey)
+			return nil
+		})
+		return err
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		r.health(err)
 		if held != nil && r.stale {
 			return held.v, true, nil
 		}
 		return zero, false, errorf("get", err)
 	}
-	r.health(nil)
 	sealed, err := get.Bytes()
 	if err != nil { // redis.Nil: missing or expired
 		r.forget(s, key)
@@ -218,15 +230,17 @@ func (r *Redis[V]) Set(ctx context.Context, key string, v V, ttl time.Duration) 
 	s.mu.Unlock()
 
 	var set *redis.StatusCmd
-	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		set = p.Set(ctx, rkey, sealed, ttl)
-		p.Publish(ctx, r.channel, r.id+" "+key)
-		return nil
+	err = r.conn.Do(ctx, func(ctx context.Context) error {
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			set = p.Set(ctx, rkey, sealed, ttl)
+			p.Publish(ctx, r.channel, r.id+" "+key)
+			return nil
+		})
+		if set != nil && set.Err() == nil {
+			err = nil // a lost invalidation is bounded by L1TTL
+		}
+		return err
 	})
-	if set != nil && set.Err() == nil {
-		err = nil // a lost invalidation is bounded by L1TTL
-	}
-	r.health(err)
 	return errorf("set", err)
 }
 
@@ -234,21 +248,23 @@ func (r *Redis[V]) Set(ctx context.Context, key string, v V, ttl time.Duration) 
 func (r *Redis[V]) Delete(ctx context.Context, key string) error {
 	r.forget(r.stripe(key), key)
 	var del *redis.IntCmd
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		del = p.Del(ctx, r.prefix+key)
-		p.Publish(ctx, r.channel, r.id+" "+key)
-		return nil
+	err := r.conn.Do(ctx, func(ctx context.Context) error {
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			del = p.Del(ctx, r.prefix+key)
+			p.Publish(ctx, r.channel, r.id+" "+key)
+			return nil
+		})
+		if del != nil && del.Err() == nil {
+			err = nil
+		}
+		return err
 	})
-	if del != nil && del.Err() == nil {
-		err = nil
-	}
-	r.health(err)
 	return errorf("delete", err)
 }
 
 // Ping reports whether Redis answers, for readiness checks.
 func (r *Redis[V]) Ping(ctx context.Context) error {
-	return errorf("ping", r.client.Ping(ctx).Err())
+	return errorf("ping", r.conn.Ping(ctx))
 }
 
 // Len returns the number of L1 entries, expired ones not yet swept
@@ -381,31 +397,4 @@ func (r *Redis[V]) decode(rkey string, sealed []byte) (V, error) {
 		}
 	}
 	return v, err
-}
-
-// health logs the first failure of Redis and its recovery, once each.
-func (r *Redis[V]) health(err error) {
-	if err != nil && !isRedisFailure(err) {
-		return
-	}
-	switch {
-	case err != nil && r.down.CompareAndSwap(false, true):
-		r.log.Error().Err(err).Msg("cache: redis failing; serving from L1 and without shared state")
-	case err == nil && r.down.CompareAndSwap(true, false):
-		r.log.Info().Msg("cache: redis answering again")
-	}
-}
-
-// isRedisFailure tells an unreachable or failing Redis from a caller that
-// gave up.
-func isRedisFailure(err error) bool {
-	return !errors.Is(err, context.Canceled)
-}
-
-// errorf wraps a Redis error for op; nil stays nil.
-func errorf(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("cache: redis %s: %w", op, err)
 }

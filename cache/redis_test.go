@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,11 +147,7 @@ func deadClient(tb testing.TB) redis.UniversalClient {
 // persistence, and returns the function that kills it.
 func startRedisServer(t *testing.T, addr string) (stop func()) {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command("redis-server", "--bind", host, "--port", port, "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server (needed for the restart test): %v", err)
-	}
+	cmd := runRedisServer(t, addr)
 	stopped := false
 	stop = func() {
 		if !stopped {
@@ -160,6 +157,24 @@ func startRedisServer(t *testing.T, addr string) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
+	return stop
+}
+
+// runRedisServer starts a redis-server of the test's own on addr, waits
+// until it answers and kills it at cleanup (a stopped one is resumed
+// first).
+func runRedisServer(t *testing.T, addr string) *exec.Cmd {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--bind", host, "--port", port, "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server (scripts/ensure-redis.sh installs it): %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGCONT)
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	for deadline := time.Now().Add(5 * time.Second); c.Ping(context.Background()).Err() != nil; time.Sleep(20 * time.Millisecond) {
@@ -167,7 +182,7 @@ func startRedisServer(t *testing.T, addr string) (stop func()) {
 			t.Fatalf("redis-server on %s did not answer", addr)
 		}
 	}
-	return stop
+	return cmd
 }
 
 // syncBuffer is a log sink that the store's goroutines and the test share.
@@ -205,7 +220,7 @@ func TestRedisAtRest(t *testing.T) {
 	ctx := context.Background()
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)
-	r := newTestRedis(t, RedisConfig{Client: client, Prefix: prefix})
+	r := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix})
 	secrets := map[string]testValue{
 		"0f1e2d3c": {Access: "plain-access-token-AAAA", Secret: "plain-refresh-secret-BBBB", N: 424242},
 		"4b5a6978": {Access: "plain-access-token-CCCC", Secret: "plain-refresh-secret-DDDD", N: 737373},
@@ -248,7 +263,7 @@ func TestRedisUnreadableEntries(t *testing.T) {
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)
 	logs := new(syncBuffer)
-	r := newTestRedis(t, RedisConfig{Client: client, Prefix: prefix, L1TTL: -1, Log: zerolog.New(logs)})
+	r := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, L1TTL: -1, Log: zerolog.New(logs)})
 	if err := r.Set(ctx, "good", testValue{Access: "tok"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -318,9 +333,9 @@ func TestRedisKeyRotation(t *testing.T) {
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)
 	oldKey, newKey := testKey(1), testKey(2)
-	before := newTestRedis(t, RedisConfig{Client: client, Prefix: prefix, L1TTL: -1, Sealer: newTestSealer(t, oldKey)})
-	rotated := newTestRedis(t, RedisConfig{Client: client, Prefix: prefix, L1TTL: -1, Sealer: newTestSealer(t, newKey, oldKey)})
-	onlyNew := newTestRedis(t, RedisConfig{Client: client, Prefix: prefix, L1TTL: -1, Sealer: newTestSealer(t, newKey)})
+	before := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, L1TTL: -1, Sealer: newTestSealer(t, oldKey)})
+	rotated := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, L1TTL: -1, Sealer: newTestSealer(t, newKey, oldKey)})
+	onlyNew := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, L1TTL: -1, Sealer: newTestSealer(t, newKey)})
 
 	if err := before.Set(ctx, "old", testValue{Access: "old"}, time.Minute); err != nil {
 		t.Fatal(err)
@@ -347,8 +362,8 @@ func TestRedisKeyRotation(t *testing.T) {
 func TestRedisReplicas(t *testing.T) {
 	ctx := context.Background()
 	prefix := testPrefix(t, newTestClient(t))
-	a := newTestRedis(t, RedisConfig{Client: newTestClient(t), Prefix: prefix, L1TTL: time.Minute})
-	b := newTestRedis(t, RedisConfig{Client: newTestClient(t), Prefix: prefix, L1TTL: time.Minute})
+	a := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: newTestClient(t)}), Prefix: prefix, L1TTL: time.Minute})
+	b := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: newTestClient(t)}), Prefix: prefix, L1TTL: time.Minute})
 
 	if err := a.Set(ctx, "s", testValue{Access: "v1"}, time.Minute); err != nil {
 		t.Fatal(err)
@@ -395,8 +410,8 @@ func TestRedisStalenessBound(t *testing.T) {
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)
 	const l1 = 300 * time.Millisecond
-	a := newTestRedis(t, RedisConfig{Client: client, Prefix: prefix, L1TTL: l1})
-	b := newTestRedis(t, RedisConfig{Client: client, Prefix: prefix, L1TTL: l1})
+	a := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, L1TTL: l1})
+	b := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: prefix, L1TTL: l1})
 	b.Close() // b hears no more invalidations
 
 	if err := a.Set(ctx, "s", testValue{Access: "v1"}, time.Minute); err != nil {
@@ -426,7 +441,7 @@ func TestRedisStalenessBound(t *testing.T) {
 func TestRedisUnreachable(t *testing.T) {
 	ctx := context.Background()
 	logs := new(syncBuffer)
-	r := NewRedis[testValue](RedisConfig{Client: deadClient(t), Sealer: newTestSealer(t), Log: zerolog.New(logs)})
+	r := NewRedis[testValue](RedisConfig{Conn: NewConn(ConnConfig{Client: deadClient(t), Log: zerolog.New(logs)}), Sealer: newTestSealer(t), Log: zerolog.New(logs)})
 	defer r.Close()
 
 	if err := r.Set(ctx, "held", testValue{Access: "v"}, time.Minute); err == nil {
@@ -474,9 +489,9 @@ func TestRedisRestart(t *testing.T) {
 	logs := new(syncBuffer)
 	const l1 = 100 * time.Millisecond
 	// Prefixes of their own: their invalidations must not meet.
-	stale := newTestRedis(t, RedisConfig{Client: client(), Prefix: "stale:", L1TTL: l1, Log: zerolog.New(logs)})
-	strict := newTestRedis(t, RedisConfig{Client: client(), Prefix: "strict:", L1TTL: l1, NoStaleOnError: true})
-	long := newTestRedis(t, RedisConfig{Client: client(), Prefix: "long:", L1TTL: time.Hour})
+	stale := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client(), Log: zerolog.New(logs)}), Prefix: "stale:", L1TTL: l1, Log: zerolog.New(logs)})
+	strict := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client()}), Prefix: "strict:", L1TTL: l1, NoStaleOnError: true})
+	long := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client()}), Prefix: "long:", L1TTL: time.Hour})
 	for _, s := range []*Redis[testValue]{stale, strict, long} {
 		if err := s.Set(ctx, "s", testValue{Access: "v"}, time.Minute); err != nil {
 			t.Fatal(err)
@@ -517,7 +532,7 @@ func TestRedisRestart(t *testing.T) {
 func TestNewRedisRequiresClientAndSealer(t *testing.T) {
 	for name, cfg := range map[string]RedisConfig{
 		"no client": {Sealer: newTestSealer(t)},
-		"no sealer": {Client: deadClient(t)},
+		"no sealer": {Conn: NewConn(ConnConfig{Client: deadClient(t)})},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
@@ -541,8 +556,8 @@ func BenchmarkStoreGet(b *testing.B) {
 		store Store[testValue]
 	}{
 		{"memory", NewMemory[testValue](time.Minute)},
-		{"redis-l1-hit", newTestRedis(b, RedisConfig{Client: client, Prefix: testPrefix(b, client), L1TTL: time.Hour})},
-		{"redis-l1-miss", newTestRedis(b, RedisConfig{Client: client, Prefix: testPrefix(b, client), L1TTL: -1})},
+		{"redis-l1-hit", newTestRedis(b, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: testPrefix(b, client), L1TTL: time.Hour})},
+		{"redis-l1-miss", newTestRedis(b, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: testPrefix(b, client), L1TTL: -1})},
 	}
 	for _, s := range stores {
 		b.Run(s.name, func(b *testing.B) {

@@ -33,9 +33,12 @@ const (
 // Options are go-redis's field names in snake case (dial_timeout,
 // read_timeout, pool_size, max_retries, skip_verify…); an unknown one is an
 // error. Unless the URL sets them (where go-redis lets it), dial_timeout
-// is 2s, a connection is dialled once per attempt (dialer_retries=1),
+// is 2s, a connection is dialled once per attempt (dialer_retries=1), a
+// failed command is retried once (max_retries=1: enough for a pooled
+// connection that a Redis restart broke; go-redis's default is 3),
 // read_timeout and write_timeout are 1s, and context deadlines are
-// honoured (context_timeout_enabled). Errors never contain a password.
+// honoured (context_timeout_enabled), so the Conn's per-command deadline
+// bounds every attempt. Errors never contain a password.
 func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -47,7 +50,7 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 	fail := func(err error) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("cache: redis URL %s: %w", redactURL(u), err)
 	}
-	t := timeouts{dial: !q.Has("dial_timeout"), dials: !q.Has("dialer_retries"), read: !q.Has("read_timeout"), write: !q.Has("write_timeout"), ctx: !q.Has("context_timeout_enabled")}
+	t := timeouts{dial: !q.Has("dial_timeout"), dials: !q.Has("dialer_retries"), retries: !q.Has("max_retries"), read: !q.Has("read_timeout"), write: !q.Has("write_timeout"), ctx: !q.Has("context_timeout_enabled")}
 	switch {
 	case strings.Contains(u.Scheme, "+"):
 		return fail(fmt.Errorf("scheme %q is not supported; for Sentinel use redis://sentinel:port?master_name=name&addr=sentinel2:port", u.Scheme))
@@ -56,7 +59,7 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 		if err != nil {
 			return fail(err)
 		}
-		t.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		return redis.NewFailoverClient(o), nil
 	case q.Has("addr"):
 		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
@@ -66,27 +69,30 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 		if err != nil {
 			return fail(err)
 		}
-		t.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		return redis.NewClusterClient(o), nil
 	default:
 		o, err := redis.ParseURL(raw)
 		if err != nil {
 			return fail(err)
 		}
-		t.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		return redis.NewClient(o), nil
 	}
 }
 
 // timeouts records which of ParseRedisURL's defaults the URL left to it.
-type timeouts struct{ dial, dials, read, write, ctx bool }
+type timeouts struct{ dial, dials, retries, read, write, ctx bool }
 
-func (t timeouts) apply(dial *time.Duration, dials *int, read, write *time.Duration, ctx *bool) {
+func (t timeouts) apply(dial *time.Duration, dials, retries *int, read, write *time.Duration, ctx *bool) {
 	if t.dial {
 		*dial = defaultDialTimeout
 	}
 	if t.dials {
 		*dials = 1
+	}
+	if t.retries {
+		*retries = 1
 	}
 	if t.read {
 		*read = defaultIOTimeout

@@ -18,8 +18,13 @@ func TestParseRedisURL(t *testing.T) {
 			if o.Addr != "db.example:6380" || o.DB != 3 || o.Password != "s3cret" || o.TLSConfig != nil {
 				t.Errorf("options = %+v", o)
 			}
-			if o.DialTimeout != defaultDialTimeout || o.ReadTimeout != defaultIOTimeout || o.WriteTimeout != defaultIOTimeout || !o.ContextTimeoutEnabled {
-				t.Errorf("defaults not applied: dial %v read %v write %v ctx %v", o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.ContextTimeoutEnabled)
+			if o.DialTimeout != defaultDialTimeout || o.ReadTimeout != defaultIOTimeout || o.WriteTimeout != defaultIOTimeout || !o.ContextTimeoutEnabled || o.MaxRetries != 1 {
+				t.Errorf("defaults not applied: dial %v read %v write %v ctx %v retries %d", o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.ContextTimeoutEnabled, o.MaxRetries)
+			}
+		}},
+		{"retries set by the URL", "redis://db.example?max_retries=5", func(t *testing.T, c redis.UniversalClient) {
+			if o := c.(*redis.Client).Options(); o.MaxRetries != 5 {
+				t.Errorf("max_retries=5 overridden: %d", o.MaxRetries)
 			}
 		}},
 		{"tls with user", "rediss://app:s3cret@db.example?dial_timeout=5s&read_timeout=3s", func(t *testing.T, c redis.UniversalClient) {

@@ -154,7 +154,7 @@ func TestMemoryStore(t *testing.T) {
 func TestRedisStore(t *testing.T) {
 	client := newTestClient(t)
 	testStore(t, func(t *testing.T) Store[testValue] {
-		return newTestRedis(t, RedisConfig{Client: client, Prefix: testPrefix(t, client)})
+		return newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: testPrefix(t, client)})
 	})
 }
 
@@ -163,6 +163,6 @@ func TestRedisStore(t *testing.T) {
 func TestRedisStoreNoL1(t *testing.T) {
 	client := newTestClient(t)
 	testStore(t, func(t *testing.T) Store[testValue] {
-		return newTestRedis(t, RedisConfig{Client: client, Prefix: testPrefix(t, client), L1TTL: -1})
+		return newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: testPrefix(t, client), L1TTL: -1})
 	})
 }

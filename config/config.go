@@ -97,8 +97,18 @@ type Config struct {
 	// after an upstream 401.
 	ReplayMaxBytes int64 `env:"REPLAY_MAX_BYTES" envDefault:"1048576"`
 	// ShutdownTimeout bounds how long in-flight requests may finish after
-	// SIGTERM.
+	// SIGTERM (after ShutdownDelay).
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
+	// ShutdownDelay is how long the listeners keep serving after SIGTERM
+	// while /readyz already answers 503, so that load balancers stop
+	// sending before the listeners close.
+	ShutdownDelay time.Duration `env:"SHUTDOWN_DELAY" envDefault:"5s"`
+	// BodyTimeout is how long a request body may stop arriving before
+	// the request is cut off (408 body_timeout).
+	BodyTimeout time.Duration `env:"BODY_TIMEOUT" envDefault:"30s"`
+	// FinAPIConcurrency bounds this replica's concurrent calls to finAPI's
+	// token, user and Process Controller endpoints.
+	FinAPIConcurrency int `env:"FINAPI_CONCURRENCY" envDefault:"32"`
 
 	// RenewBefore is the share of a user token's lifetime left when it is
 	// renewed in the background.
@@ -120,6 +130,10 @@ type Config struct {
 	// asking Redis: the bound on seeing another replica's logout while
 	// Redis pub/sub is down.
 	L1TTL time.Duration `env:"REDIS_L1_TTL" envDefault:"2s"`
+	// RedisTimeout bounds every Redis command; after a failure the
+	// replica stops asking Redis until a background probe finds it
+	// answering again.
+	RedisTimeout time.Duration `env:"REDIS_TIMEOUT" envDefault:"250ms"`
 	// LockTTL and LockWait bound the cross-replica lock of a session's
 	// token fetch: how long a holder keeps it at most, and how long
 	// another replica waits for it before fetching without it. Zero means
@@ -371,6 +385,15 @@ func (c *Config) validate() []error {
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive, not %s", c.ShutdownTimeout)
 	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > 5*time.Minute {
+		bad("SHUTDOWN_DELAY", "must be between 0 and 5m, not %s", c.ShutdownDelay)
+	}
+	if c.BodyTimeout < time.Second {
+		bad("BODY_TIMEOUT", "must be at least 1s, not %s", c.BodyTimeout)
+	}
+	if c.FinAPIConcurrency < 1 || c.FinAPIConcurrency > 10000 {
+		bad("FINAPI_CONCURRENCY", "must be between 1 and 10000, not %d", c.FinAPIConcurrency)
+	}
 	if c.RenewBefore <= 0 || c.RenewBefore >= 1 {
 		bad("RENEW_BEFORE", "must be a share of the token's lifetime between 0 and 1, not %v", c.RenewBefore)
 	}
@@ -390,6 +413,9 @@ func (c *Config) validate() []error {
 		}
 		if c.L1TTL < 0 || c.L1TTL > time.Minute {
 			bad("REDIS_L1_TTL", "must be between 0 and 1m, not %s", c.L1TTL)
+		}
+		if c.RedisTimeout < 10*time.Millisecond || c.RedisTimeout > 5*time.Second {
+			bad("REDIS_TIMEOUT", "must be between 10ms and 5s, not %s", c.RedisTimeout)
 		}
 		// A lock shorter than a fetch may run, or a wait shorter than
 		// one, lets a second replica fetch too: two processes.

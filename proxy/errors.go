@@ -56,17 +56,18 @@ var table = []struct {
 	{errMethodNotAllowed, problem{405, "METHOD_NOT_ALLOWED", "method_not_allowed", "Method not allowed"}},
 	{errInvalidBody, problem{400, "BAD_REQUEST", "invalid_body", "The request body could not be read"}},
 	{errBodyTooLarge, problem{413, "BAD_REQUEST", "body_too_large", "Request body too large"}},
+	{errBodyTimeout, problem{408, "BAD_REQUEST", "body_timeout", "The request body stopped arriving"}},
 	{errRateLimited, problem{429, "BAD_REQUEST", "rate_limited", "Too many requests; slow down"}},
 	{errUpstreamTimeout, problem{504, "UNEXPECTED_ERROR", "upstream_timeout", "finAPI did not answer in time"}},
 	{errUpstreamDown, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
 	{auth.ErrProcessExpired, problem{401, "UNAUTHORIZED_ACCESS", "process_expired", "The process has expired; the next request starts a new one"}},
 	{auth.ErrIdentityConflict, problem{502, "UNEXPECTED_ERROR", "identity_conflict", "finAPI refuses this session's user; an operator must resolve it"}},
-	{auth.ErrClientRejected, problem{502, "UNEXPECTED_ERROR", "token_unavailable", "finAPI refused finproxy's client credentials"}},
+	{auth.ErrClientRejected, problem{502, "UNEXPECTED_ERROR", "token_refused", "finAPI refused finproxy's client credentials"}},
 	{auth.ErrBusy, problem{423, "LOCKED", "user_busy", "The finAPI user cannot be deleted while a bank connection is busy; try again later"}},
 	{auth.ErrUnavailable, problem{503, "UNEXPECTED_ERROR", "token_unavailable", "finAPI tokens cannot be had right now; try again later"}},
 	{auth.ErrUnreachable, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
 	{auth.ErrInvalidAnswer, problem{502, "UNEXPECTED_ERROR", "upstream_invalid", "finAPI answered something finproxy cannot use (no or an invalid token)"}},
-	{auth.ErrRejected, problem{502, "UNEXPECTED_ERROR", "token_unavailable", "finAPI refused to issue a token"}},
+	{auth.ErrRejected, problem{502, "UNEXPECTED_ERROR", "token_refused", "finAPI refused to issue a token"}},
 }
 
 var internalProblem = problem{500, "UNEXPECTED_ERROR", "internal", "Internal error"}

@@ -121,6 +121,13 @@ func joinPath(t *url.URL, escaped string) (path, rawPath string) {
 	return p, esc
 }
 
+// renewCooldown is how young a token, itself obtained after a 401, is
+// that a further 401 does not renew: an upstream that refuses every token
+// (a Data Intelligence service the client is not enabled for) would
+// otherwise cost a renewal per request. So a session renews at most once
+// per cool-down on 401s; the others go back to the caller.
+const renewCooldown = 5 * time.Second
+
 func (f *forwarder) roundTrip(req *http.Request) (*http.Response, error) {
 	st := stateOf(req)
 	resp, err := f.base.RoundTrip(req)
@@ -132,6 +139,9 @@ func (f *forwarder) roundTrip(req *http.Request) (*http.Response, error) {
 		drain(resp)
 		_ = f.tokens.Invalidate(ctx, st.session, st.token)
 		return nil, auth.ErrProcessExpired
+	}
+	if st.token.After401 && time.Since(st.token.Issued) < renewCooldown {
+		return resp, nil // renewed after a 401 moments ago: again would not help
 	}
 	if st.body == nil && req.ContentLength != 0 {
 		// Not replayable: the 401 goes back, and the next request of
@@ -190,6 +200,8 @@ func (f *forwarder) errorHandler(w http.ResponseWriter, r *http.Request, err err
 		return
 	case isBodyTooLarge(err):
 		err = errBodyTooLarge
+	case isBodyTimeout(err):
+		err = errBodyTimeout
 	case errors.Is(err, auth.ErrProcessExpired), errors.As(err, &ae), isTimeout(err):
 		// classify knows these.
 	default:

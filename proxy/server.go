@@ -59,6 +59,10 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies (413 body_too_large). Zero
 	// means no limit.
 	MaxBodyBytes int64
+	// BodyTimeout is how long a request body may stop arriving before it
+	// is cut off (408 body_timeout when no answer began). It needs the
+	// server's ConnContext set to ConnContext. Zero means no bound.
+	BodyTimeout time.Duration
 	// CORSOrigins are the exact browser origins allowed to call the
 	// proxy. Optional. Default: no CORS headers at all.
 	CORSOrigins []string
@@ -98,8 +102,18 @@ type Observer interface {
 // and as many client IPs are tracked at once.
 const limiterKeys = 100_000
 
+// Handler is the proxy's handler.
+type Handler struct {
+	http.Handler
+	bodies *bodies
+}
+
+// Drain prepares the handler for shutdown: request bodies that stall for
+// a second from now on are cut off, so that none holds the shutdown.
+func (h *Handler) Drain() { h.bodies.drain() }
+
 // New returns the proxy's handler.
-func New(c Config) (http.Handler, error) {
+func New(c Config) (*Handler, error) {
 	if c.AccessURL == nil || c.Keys == nil || c.Tokens == nil || c.Lifecycle == nil {
 		return nil, errors.New("proxy: AccessURL, Keys, Tokens and Lifecycle are required")
 	}
@@ -119,6 +133,7 @@ func New(c Config) (http.Handler, error) {
 		fwd: newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Mode == config.ModeProcess, c.Audit,
 			log.New(c.Log.With().Str("source", "reverseproxy").Logger(), "", 0)),
 		clientIP:      clientIP{trusted: c.TrustedProxies},
+		bodies:        newBodies(c.BodyTimeout),
 		ipLimit:       newLimiters(c.IPRate, c.IPBurst, limiterKeys),
 		sessionLimits: newLimiters(c.SessionRate, c.SessionBurst, limiterKeys),
 	}
@@ -157,7 +172,7 @@ func New(c Config) (http.Handler, error) {
 	forward := s.resolve(s.edge(sessionMW(s.sessionLimit(s.forward))))
 	e.Any("/*", forward)
 	e.Any("/", forward)
-	return e, nil
+	return &Handler{Handler: e, bodies: s.bodies}, nil
 }
 
 type server struct {
@@ -167,6 +182,7 @@ type server struct {
 	clientIP      clientIP
 	ipLimit       *limiters
 	sessionLimits *limiters
+	bodies        *bodies
 }
 
 // resolve checks the path, picks the upstream and refuses denied routes,
@@ -195,6 +211,12 @@ func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
 		if denied(method, r.URL.Path) {
 			return errRouteDenied
 		}
+		// Judged on the path the upstream finally receives too: a
+		// route's own base path (/legacy=https://host/api) joined with
+		// the rest must not reach /api/v2/clientConfiguration.
+		if final, _ := joinPath(rt.target, rest); denied(method, final) {
+			return errRouteDenied
+		}
 		if upstreamPath, err := url.PathUnescape(rest); err != nil || denied(method, upstreamPath) {
 			return errRouteDenied
 		}
@@ -212,6 +234,11 @@ func (s *server) forward(ec echo.Context) error {
 		return err
 	}
 	st.token = t
+	if r.Body != nil && r.Body != http.NoBody {
+		body, release := s.bodies.wrap(r.Context(), r.Body)
+		defer release()
+		r.Body = body
+	}
 	if err := s.bufferBody(r, st); err != nil {
 		return err
 	}
@@ -237,8 +264,11 @@ func (s *server) bufferBody(r *http.Request, st *state) error {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		if isBodyTooLarge(err) {
+		switch {
+		case isBodyTooLarge(err):
 			return errBodyTooLarge
+		case isBodyTimeout(err):
+			return errBodyTimeout
 		}
 		return errors.Join(errInvalidBody, err)
 	}

@@ -68,7 +68,7 @@ func TestProcessCredentialRefusalBacksOffTheClient(t *testing.T) {
 	p := startProxy(t, f, env)
 	for i := range 20 {
 		resp, body := p.do(request{path: "/api/v2/accounts", session: session(t, i)})
-		wantError(t, resp, body, 502, "token_unavailable")
+		wantError(t, resp, body, 502, "token_refused")
 	}
 	// The readiness probe's client_credentials grants go to Access, not to
 	// the Process Controller.
@@ -214,12 +214,15 @@ func TestRetryAfterAsDate(t *testing.T) {
 }
 
 // TestOnlyBadCredentialsAreAConflict: an unknown 400 on the password grant
-// is a plain error without the 24 h identity-conflict hold; the session
-// logs in once its short back-off is over.
+// is a plain error without the 24 h identity-conflict hold. The session
+// waits out a hold of minutes (if it was bad credentials in words finproxy
+// does not know, every attempt would count toward finAPI's lock of the
+// user); other sessions log in at once.
 func TestOnlyBadCredentialsAreAConflict(t *testing.T) {
 	f := newFinAPI(t, emulator.Config{})
 	p := startProxy(t, f, proxyEnv(f))
 	p.waitReady()
+	f.Reset()
 	s := session(t, 1)
 	f.AnswerNext("/api/v2/oauth/token", emulator.Answer{
 		Status: 400,
@@ -227,17 +230,21 @@ func TestOnlyBadCredentialsAreAConflict(t *testing.T) {
 		Body:   `{"errors":[{"message":"Missing parameter 'username'","code":"BAD_REQUEST","type":"TECHNICAL"}]}`,
 	}, 1)
 	resp, body := p.do(request{path: "/api/v2/accounts", session: s})
-	wantError(t, resp, body, 502, "token_unavailable")
-	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra > 60 {
-		t.Errorf("Retry-After %d s: an unknown 400 was held like an identity conflict", ra)
+	wantError(t, resp, body, 502, "token_refused")
+	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 60 || ra > 600 {
+		t.Errorf("Retry-After %d s, want minutes (not the 24 h conflict hold, not seconds)", ra)
 	}
 	if strings.Contains(p.out.String(), "identity_conflict") {
 		t.Errorf("an unknown 400 was logged as an identity conflict")
 	}
-	eventually(t, 5*time.Second, "the session logs in after its back-off", func() bool {
-		resp, _, err := p.try(request{path: "/api/v2/accounts", session: s})
-		return err == nil && resp.StatusCode == 200
-	})
+	resp, body = p.do(request{path: "/api/v2/accounts", session: s})
+	wantError(t, resp, body, 502, "token_refused")
+	if n := f.Count(emulator.CounterPasswordFailed) + len(f.requestsTo("/api/v2/oauth/token")); n > 1 {
+		t.Errorf("the held session reached the token endpoint again (%d calls)", n)
+	}
+	if resp, body := p.do(request{path: "/api/v2/accounts", session: session(t, 2)}); resp.StatusCode != 200 {
+		t.Errorf("another session: %d %s", resp.StatusCode, body)
+	}
 }
 
 // TestNonsenseTokenAnswers: token answers finproxy cannot use are 502

@@ -149,6 +149,8 @@ func proxyEnv(f *finapi) map[string]string {
 		"FINPROXY_CLIENT_SECRET":   clientSecret,
 		"FINPROXY_IDENTITY_SECRET": identitySecret,
 		"FINPROXY_LOG_LEVEL":       "debug",
+		// Tests stop their proxies at once; the drain test sets its own.
+		"FINPROXY_SHUTDOWN_DELAY": "0s",
 	}
 }
 

@@ -105,9 +105,15 @@ func TestReplayHappensOnlyOnce(t *testing.T) {
 	if n := len(f.requestsTo("/api/v2/accounts")); n != 3 {
 		t.Errorf("calls = %d, want 3 (first request, then the original and one replay)", n)
 	}
-	// The session recovers on the next request.
+	// Within the renewal cool-down the refused replacement is not renewed
+	// again (an upstream refusing every token must not cost a renewal per
+	// request): the 401 goes back. After it, the session recovers.
+	if resp, _ := p.do(request{path: "/api/v2/accounts", session: s}); resp.StatusCode != 401 {
+		t.Errorf("next request within the cool-down: %d, want the 401", resp.StatusCode)
+	}
+	time.Sleep(5100 * time.Millisecond)
 	if resp, body := p.do(request{path: "/api/v2/accounts", session: s}); resp.StatusCode != 200 {
-		t.Errorf("next request: %d %s", resp.StatusCode, body)
+		t.Errorf("next request after the cool-down: %d %s", resp.StatusCode, body)
 	}
 }
 
@@ -206,7 +212,7 @@ func TestBadClientCredentials(t *testing.T) {
 	env["FINPROXY_CLIENT_SECRET"] = "wrong-secret-value-xyz"
 	p := startProxy(t, f, env)
 	resp, body := p.do(request{path: "/api/v2/accounts", session: session(t, 1)})
-	wantError(t, resp, body, 502, "token_unavailable")
+	wantError(t, resp, body, 502, "token_refused")
 	eventually(t, 5*time.Second, "an error line about refused client credentials", func() bool {
 		return countLines(p.out.String(), `"level":"error"`, "client credentials") > 0
 	})

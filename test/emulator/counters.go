@@ -13,8 +13,10 @@ const (
 	// CounterPasswordFailed counts password grants refused with 400 for bad
 	// user credentials (unknown user or wrong password).
 	CounterPasswordFailed = "token.password.failed"
-	// CounterPasswordLocked counts password and refresh_token grants refused
-	// with 423 because the user is locked.
+	// CounterPasswordLocked counts password grants refused with 423
+	// because the user is locked. (Locking revokes the user's refresh
+	// tokens, so a refresh grant of a locked user is an invalid refresh
+	// token: 400.)
 	CounterPasswordLocked = "token.password.locked"
 	// CounterPasswordUnverified counts password grants with the right
 	// password refused with 403 because the user is not verified yet

@@ -31,10 +31,14 @@
 //     expires_in counting down (spec, getToken: "As long as a token exists
 //     and has not expired, the service will always return the same token
 //     for the same credentials"; the countdown is our reading).
+//   - client_id and client_secret in the form (spec, GetTokenParams); HTTP
+//     Basic client authentication is accepted too (not published: our
+//     reading, after RFC 6749 section 2.3.1; finproxy sends the form).
 //   - 401 BadCredentialsError {error, error_description} for bad client
 //     credentials, error "invalid_client" (spec: 401 "Bad client
 //     credentials"; the error value is not published: our reading, after
-//     RFC 6749 section 5.2).
+//     RFC 6749 section 5.2). finproxy also reads errorDescription, the
+//     spelling of the spec's own 401 example.
 //   - 400 ErrorMessage for bad user credentials, an invalid refresh token or
 //     an unsupported grant type (spec: 400 "Bad user credentials, or invalid
 //     refresh_token, or unsupported grant_type"). The code is not published:
@@ -43,26 +47,35 @@
 //     Config.ManualUserVerification (spec: "If explicit user verification is
 //     required ... the service will respond with HTTP code 403"; the code,
 //     one of ErrorCode's values, is our reading).
-//   - 423 ErrorMessage LOCKED after MaxLoginAttempts failed logins, and the
-//     user's tokens revoked (spec: 423 "User is locked", ClientConfiguration
-//     maxUserLoginAttempts, AccessToken.expires_in "when a user gets
-//     locked").
+//   - 423 ErrorMessage LOCKED to the password grant after MaxLoginAttempts
+//     failed logins, and the user's tokens revoked (spec: 423 "User is
+//     locked", ClientConfiguration maxUserLoginAttempts, AccessToken
+//     expires_in "when a user gets locked"); the count is reset when a token
+//     is retrieved (spec, maxUserLoginAttempts), not by a 403 for an
+//     unverified user. A locked user's refresh token is revoked with the
+//     rest, so its refresh grant is an invalid refresh token (400).
 //   - 503 ErrorMessage UNEXPECTED_ERROR while SetDown (not published: our
 //     reading of a maintenance window).
 //
 // Access, other endpoints:
 //   - POST /api/v2/oauth/revoke with the client token: 200 with an empty body,
 //     for unknown tokens too; token_type_hint access_token revokes that token
-//     only, refresh_token or none the whole grant (spec, revokeToken).
+//     only, refresh_token or none the whole grant (spec, revokeToken). The
+//     parameters are read from the form or, as v1 documents, the query; the
+//     Content-Type is not checked (our reading: lenient). A missing or
+//     invalid client token answers 401 invalid_token (not published for
+//     revoke, whose documented statuses are 200, 400, 403, 500: our reading,
+//     as every other endpoint answers it).
 //   - POST /api/v2/users with the client token: 201 User with the password in
 //     plain text; 422 ENTITY_EXISTS for a taken id, compared
 //     case-insensitively; id at most 36 of [a-zA-Z0-9-_.+@], password 6-128
-//     characters (spec, createUser and UserCreateParams). The ENTITY_EXISTS
-//     code is spec, ErrorCode; that it is the 422 of a taken id is our reading.
+//     characters (spec, createUser and UserCreateParams; v1 createUser's 422:
+//     "ENTITY_EXISTS if the given userId already exists").
 //   - POST /api/v2/users/verify/{userId} with the client token: 200 empty,
-//     404 for an unknown user, 422 USER_ALREADY_VERIFIED (spec, verifyUser:
-//     "User verified (empty response body)", 404 "User not found", 422 "User
-//     already verified"; the codes are ErrorCode values, our reading).
+//     404 for an unknown user, 422 USER_ALREADY_VERIFIED (spec: v2 lists the
+//     statuses 200, 400, 401, 403, 404, 422; v1's /api/v1/users/verify/{userId}
+//     words them "User verified (empty response body)", "User not found",
+//     "User already verified"; the codes are ErrorCode values, our reading).
 //   - GET, PATCH, DELETE /api/v2/users with the user's token; DELETE answers
 //     423 LOCKED while a bank connection is busy (spec, deleteAuthorizedUser).
 //   - 401 BadCredentialsError invalid_token for a missing, expired or revoked
@@ -70,9 +83,13 @@
 //     wrong role (spec, http403ResponseExample).
 //   - ErrorMessage {errors:[{message, code, type, multiStepAuthentication}],
 //     date "YYYY-MM-DD HH:MM:SS.SSS", requestId, endpoint, authContext, bank}
-//     (spec, ErrorMessage and ErrorDetails); X-Request-Id echoed, or
-//     "selfgen-<uuid>" when none was sent (spec, X-Request-Id header and
-//     examples).
+//     (spec, ErrorMessage and ErrorDetails). Two values are our reading:
+//     authContext is null for unauthenticated calls (the spec requires the
+//     field and does not say what it holds then), and endpoint is "METHOD
+//     /path" (the spec's examples show a URL).
+//   - X-Request-Id echoed, or "selfgen-<uuid>" when none was sent; one over
+//     255 characters is a 400 (spec, X-Request-Id parameter: "Passing a
+//     longer string will result in an error"; the status is our reading).
 //
 // Process Controller:
 //   - POST /api/v1/processes {clientId, clientSecret, clientReferences:
@@ -289,6 +306,10 @@ func (e *Emulator) inc(name string) {
 func (e *Emulator) middleware(next http.Handler, access bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
+		if len(id) > 255 { // "Passing a longer string will result in an error."
+			e.writeError(w, r, http.StatusBadRequest, codeBadRequest, "The request ID must not be longer than 255 characters", nil)
+			return
+		}
 		if id == "" {
 			id = "selfgen-" + newUUID()
 		}

@@ -1102,3 +1102,17 @@ func TestManualUserVerification(t *testing.T) {
 		t.Errorf("verify with a user token: %d, want 403", res.status)
 	}
 }
+
+// TestRequestIDLimit: finAPI refuses request ids over 255 characters.
+func TestRequestIDLimit(t *testing.T) {
+	v := newEnv(t, Config{})
+	long := strings.Repeat("r", 256)
+	res := v.do(http.MethodPost, v.access.URL+"/api/v2/oauth/token", "", "application/x-www-form-urlencoded", clientForm().Encode(), http.Header{"X-Request-Id": {long}})
+	if res.status != 400 {
+		t.Errorf("256-character request id: %d, want 400", res.status)
+	}
+	res = v.do(http.MethodPost, v.access.URL+"/api/v2/oauth/token", "", "application/x-www-form-urlencoded", clientForm().Encode(), http.Header{"X-Request-Id": {long[:255]}})
+	if res.status != 200 || res.header.Get("X-Request-Id") != long[:255] {
+		t.Errorf("255-character request id: %d, echoed %q", res.status, res.header.Get("X-Request-Id"))
+	}
+}

@@ -192,11 +192,11 @@ func (e *Emulator) token(r *http.Request) reply {
 			}
 			return e.errReply(http.StatusBadRequest, codeBadRequest, "Bad user credentials", nil)
 		}
-		u.failed = 0
 		if !u.verified {
 			e.incLocked(CounterPasswordUnverified)
 			return e.errReply(http.StatusForbidden, codeUserNotVerified, "User is not verified", nil)
 		}
+		u.failed = 0 // maxUserLoginAttempts: reset when a token is retrieved
 		t := e.liveLatestLocked(u.current)
 		if t == nil {
 			if u.current == nil {
@@ -211,10 +211,6 @@ func (e *Emulator) token(r *http.Request) reply {
 		g := e.refresh[r.Form.Get("refresh_token")]
 		if g == nil {
 			return e.errReply(http.StatusBadRequest, codeBadRequest, "Invalid refresh token", nil)
-		}
-		if g.user.locked {
-			e.incLocked(CounterPasswordLocked)
-			return e.errReply(http.StatusLocked, codeLocked, "User is locked", nil)
 		}
 		if e.cfg.RefreshRevokesOld {
 			for _, old := range g.access {

@@ -1,0 +1,70 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+// TestReadiness: ready once every Ready check passed, then latched; later
+// trouble shows as degraded with status 200; draining is 503 at once.
+func TestReadiness(t *testing.T) {
+	var storeUp, proven, draining, storeDown atomic.Bool
+	h := Handler(Config{
+		Ready: []Check{
+			func(context.Context) error {
+				if !proven.Load() {
+					return errors.New("client credentials not yet proven")
+				}
+				return nil
+			},
+			func(context.Context) error {
+				if !storeUp.Load() {
+					return errors.New("token store unreachable")
+				}
+				return nil
+			},
+		},
+		Degraded: []Check{func(context.Context) error {
+			if storeDown.Load() {
+				return errors.New("token store unreachable")
+			}
+			return nil
+		}},
+		Draining: draining.Load,
+	})
+	get := func() (int, readiness) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		var r readiness
+		if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+			t.Fatalf("readyz body %q: %v", rec.Body, err)
+		}
+		return rec.Code, r
+	}
+	if code, r := get(); code != 503 || r.Reason != "client credentials not yet proven" {
+		t.Errorf("before proof: %d %+v", code, r)
+	}
+	proven.Store(true)
+	if code, r := get(); code != 503 || r.Reason != "token store unreachable" {
+		t.Errorf("before the store answered: %d %+v", code, r)
+	}
+	storeUp.Store(true)
+	if code, r := get(); code != 200 || r.Status != "ready" || len(r.Degraded) != 0 {
+		t.Errorf("ready: %d %+v", code, r)
+	}
+	// A later outage: still ready, degraded.
+	storeUp.Store(false)
+	storeDown.Store(true)
+	if code, r := get(); code != 200 || len(r.Degraded) != 1 || r.Degraded[0] != "token store unreachable" {
+		t.Errorf("store outage after readiness: %d %+v, want 200 and degraded", code, r)
+	}
+	draining.Store(true)
+	if code, r := get(); code != 503 || r.Reason == "" {
+		t.Errorf("draining: %d %+v, want 503", code, r)
+	}
+}

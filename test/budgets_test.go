@@ -1,0 +1,119 @@
+package test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/finproxy/finproxy/test/emulator"
+)
+
+// renewals counts the token grants that renewed a session (refresh
+// grants, and password grants beyond each session's first).
+func renewals(f *finapi, sessions int) int {
+	return f.Count(emulator.CounterRefreshToken) + max(0, f.Count(emulator.CounterPassword)-sessions)
+}
+
+// TestAlways401UpstreamCostsNoRenewalStorm: a route whose upstream refuses
+// every token (a Data Intelligence service the client is not enabled for)
+// gets the 401 back; a token obtained after a 401 moments ago is not
+// renewed again, so one session costs at most one renewal per cool-down,
+// not one per request.
+func TestAlways401UpstreamCostsNoRenewalStorm(t *testing.T) {
+	var hits atomic.Int64
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(401)
+		w.Write([]byte(`{"error":"invalid_token","error_description":"Not authenticated or invalid access_token"}`))
+	}))
+	defer refusing.Close()
+	f := newFinAPI(t, emulator.Config{})
+	env := proxyEnv(f)
+	env["FINPROXY_ROUTES"] = "/di=" + refusing.URL
+	p := startProxy(t, f, env)
+	p.waitReady()
+	s := session(t, 1)
+	for i := range 20 {
+		resp, body := p.do(request{path: "/di/api/v1/reports", session: s})
+		if resp.StatusCode != 401 || resp.Header.Get("X-Finproxy-Error") != "" {
+			t.Fatalf("request %d: %d %s (reason %q), want the upstream's 401", i, resp.StatusCode, body, resp.Header.Get("X-Finproxy-Error"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := renewals(f, 1); n != 1 {
+		t.Errorf("%d renewals for 20 refused requests within the cool-down, want 1 (the first 401 renews)", n)
+	}
+	time.Sleep(5200 * time.Millisecond) // past the cool-down
+	for range 20 {
+		p.do(request{path: "/di/api/v1/reports", session: s})
+	}
+	n := renewals(f, 1)
+	t.Logf("40 requests to an always-401 upstream over ~7 s: %d renewal(s), %d upstream calls", n, hits.Load())
+	if n != 2 {
+		t.Errorf("%d renewals after the cool-down, want exactly 2 (one per cool-down)", n)
+	}
+}
+
+// TestDenialOnTheFinalUpstreamPath: a route whose URL has a base path
+// must not reach a denied endpoint by joining it with the rest.
+func TestDenialOnTheFinalUpstreamPath(t *testing.T) {
+	f := newFinAPI(t, emulator.Config{})
+	env := proxyEnv(f)
+	env["FINPROXY_ROUTES"] = "/legacy=" + f.echo.URL + "/api,/v=" + f.echo.URL + "/api/v2"
+	p := startProxy(t, f, env)
+	for _, path := range []string{
+		"/legacy/v2/clientConfiguration",
+		"/legacy/V2/ClientConfiguration",
+		"/legacy/v2/mandatorAdmin/getUserList",
+		"/legacy/v2/oauth/token",
+		"/v/users/fp-someone/verify",
+		"/v/tppCredentials",
+	} {
+		resp, body := p.do(request{path: path, session: session(t, 1)})
+		wantError(t, resp, body, 403, "route_denied")
+	}
+	if n := f.echoHits.Load(); n != 0 {
+		t.Errorf("%d denied requests reached the upstream", n)
+	}
+	if resp, body := p.do(request{path: "/legacy/v2/accounts", session: session(t, 1)}); resp.StatusCode != 200 {
+		t.Errorf("allowed path through the base-path route: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestOneUsersFailureStopsNobody: a 5xx on one user's deletion and a 429
+// on one user's logout go back to that caller; every new session keeps
+// getting tokens.
+func TestOneUsersFailureStopsNobody(t *testing.T) {
+	f := newFinAPI(t, emulator.Config{})
+	p := startProxy(t, f, proxyEnv(f))
+	p.waitReady()
+	a, b := session(t, 1), session(t, 2)
+	p.do(request{path: "/api/v2/accounts", session: a})
+	p.do(request{path: "/api/v2/accounts", session: b})
+
+	f.FailNext("/api/v2/users", 500, 3) // every attempt of the deletion
+	resp, body := p.do(request{method: "DELETE", path: "/proxy/v1/session", session: a})
+	wantError(t, resp, body, 503, "token_unavailable")
+	f.AnswerNext("/api/v2/oauth/revoke", emulator.Answer{
+		Status: 429, Header: http.Header{"Retry-After": {"120"}, "Content-Type": {"application/json"}},
+		Body: `{"errors":[{"message":"Too many requests","code":"UNEXPECTED_ERROR","type":"TECHNICAL"}]}`,
+	}, 1)
+	resp, body = p.do(request{method: "POST", path: "/proxy/v1/session/logout", session: b})
+	wantError(t, resp, body, 503, "token_unavailable")
+	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra != 120 {
+		t.Errorf("logout's Retry-After = %q, want finAPI's 120", resp.Header.Get("Retry-After"))
+	}
+	for i := range 10 {
+		if resp, body := p.do(request{path: "/api/v2/accounts", session: session(t, 100+i)}); resp.StatusCode != 200 {
+			t.Errorf("new session %d after one user's failures: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	// The user whose deletion failed still exists and still works.
+	if resp, body := p.do(request{path: "/api/v2/accounts", session: a}); resp.StatusCode != 200 {
+		t.Errorf("session a after its failed deletion: %d %s", resp.StatusCode, body)
+	}
+}
