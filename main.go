@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -37,18 +38,43 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Environ(), os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-// run returns the exit status: 0 after a clean shutdown, 1 when a listener
-// fails, 2 for invalid configuration.
-func run(environ []string, stdout, stderr io.Writer) int {
-	cfg, err := config.Load(environ)
+// run returns the exit status: 0 after a clean shutdown (or --version,
+// --help, a --check that passed), 1 when a listener fails, 2 for invalid
+// configuration or flags.
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("finproxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	version := fs.Bool("version", false, "print the version and exit")
+	check := fs.Bool("check", false, "validate the configuration as a start would, print the problems (exit 2) or a summary (exit 0), and exit without listening")
+	fs.Usage = func() { usage(stderr, fs) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, fs)
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "finproxy: unexpected argument %q; configuration comes from FINPROXY_* variables (see --help)\n", fs.Arg(0))
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, "finproxy", metrics.Version())
+		return 0
+	}
+	cfg, err := config.Load(environ, checkRedisURL)
 	if err != nil {
 		for _, p := range config.Problems(err) {
 			fmt.Fprintln(stderr, "finproxy: invalid configuration:", p)
 		}
 		return 2
+	}
+	if *check {
+		fmt.Fprintln(stdout, "finproxy: configuration valid:", cfg.Summary())
+		return 0
 	}
 	// Every log line passes the redaction guard, whatever logger wrote it.
 	log := newLogger(cfg, redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret, urlPassword(cfg.RedisURL)))
@@ -90,7 +116,7 @@ func run(environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	go parts.proveCredentials(ctx, log)
+	go parts.clientToken.Prove(ctx, log)
 
 	servers := []*http.Server{
 		newServer(parts.proxy, cfg.MaxHeaderBytes, log.With().Str("listener", "proxy").Logger()),
@@ -151,6 +177,29 @@ func run(environ []string, stdout, stderr io.Writer) int {
 	return status
 }
 
+// usage is --help: the flags, then every variable.
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "finproxy: an authenticating reverse proxy in front of finAPI.")
+	fmt.Fprintln(w, "\nUsage: finproxy [--check | --version | --help]\n\nFlags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nConfiguration comes from these environment variables (name, default, meaning):")
+	config.Usage(w)
+	fmt.Fprintln(w, "\nOTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) turns OpenTelemetry tracing on.")
+}
+
+// checkRedisURL is config's check of FINPROXY_REDIS_URL, which go-redis
+// parses.
+func checkRedisURL(c *config.Config) error {
+	if c.Store != config.StoreRedis {
+		return nil
+	}
+	if err := cache.CheckRedisURL(c.RedisURL); err != nil {
+		return &config.Error{Var: config.Prefix + "REDIS_URL", Msg: err.Error()} // redacted by cache
+	}
+	return nil
+}
+
 // parts are finproxy's built components.
 type parts struct {
 	proxy, admin http.Handler
@@ -160,52 +209,6 @@ type parts struct {
 	drain        func()       // cuts stalled request bodies
 	sessions     *auth.Sessions
 	close        func() error // releases the store
-}
-
-// store is the token store with what main needs around it.
-type store struct {
-	cache.Store[auth.Token]
-	locker cache.Locker // nil: one replica, no cross-replica lock
-	ping   func(context.Context) error
-	down   func() bool // the store's breaker is open
-	len    func() int
-	close  func() error
-}
-
-// newStore builds the configured token store: memory, or Redis with an
-// in-memory L1, encrypted values and a cross-replica lock.
-func newStore(cfg *config.Config, keys *auth.Keys, log zerolog.Logger) (*store, error) {
-	if cfg.Store == config.StoreMemory {
-		mem := cache.NewMemory[auth.Token](time.Minute)
-		return &store{Store: mem, ping: mem.Ping, down: func() bool { return false }, len: mem.Len, close: func() error { return nil }}, nil
-	}
-	cache.SetRedisLogger(log)
-	client, err := cache.ParseRedisURL(cfg.RedisURL)
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := cache.NewSealer(keys.StorageKey())
-	if err != nil {
-		return nil, err
-	}
-	l1 := cfg.L1TTL
-	if l1 == 0 {
-		l1 = -1 // RedisConfig: negative turns the L1 off
-	}
-	conn := cache.NewConn(cache.ConnConfig{Client: client, Timeout: cfg.RedisTimeout, Log: log})
-	rs := cache.NewRedis[auth.Token](cache.RedisConfig{Conn: conn, Prefix: cfg.RedisPrefix, Sealer: sealer, L1TTL: l1, Log: log})
-	return &store{
-		Store:  rs,
-		locker: &cache.RedisLocker{Conn: conn, Prefix: cfg.RedisPrefix, TTL: cfg.LockTTL, Wait: cfg.LockWait},
-		ping:   rs.Ping,
-		down:   conn.Down,
-		len:    rs.Len,
-		close: func() error {
-			err := rs.Close()
-			conn.Close()
-			return errors.Join(err, client.Close())
-		},
-	}, nil
 }
 
 // newVerifier returns the JWT check of jwt mode and its readiness check
@@ -240,7 +243,11 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		return nil, err
 	}
 	accessURL, _ := config.ParseBaseURL(cfg.AccessURL) // validated by config.Load
-	routes, _ := config.ParseRoutes(cfg.Routes)
+	var routes []proxy.Route
+	parsed, _ := config.ParseRoutes(cfg.Routes) // validated by config.Load
+	for _, r := range parsed {
+		routes = append(routes, proxy.Route{Prefix: r.Prefix, URL: r.URL})
+	}
 	origins, _ := config.ParseOrigins(cfg.CORSOrigins)
 	trusted, _ := config.ParsePrefixes(cfg.TrustedProxies)
 
@@ -253,7 +260,8 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		transport = otelhttp.NewTransport(transport)
 	}
 	httpClient := &http.Client{Transport: transport, Timeout: cfg.UpstreamTimeout}
-	access := &auth.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI}
+	limit := auth.NewLimiter(cfg.FinAPIConcurrency) // shared by every finAPI client of the replica
+	access := &auth.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit}
 
 	ready := &atomic.Bool{}
 	clientToken := &auth.ReuseToken{
@@ -261,15 +269,18 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		Timeout: cfg.UpstreamTimeout,
 		OnFirst: func() { ready.Store(true) },
 	}
-	st, err := newStore(cfg, keys, log)
+	st, err := cache.OpenBackend[auth.Token](cache.BackendConfig{
+		Kind: cfg.Store, RedisURL: cfg.RedisURL, Prefix: cfg.RedisPrefix, StorageKey: keys.StorageKey(),
+		L1TTL: cfg.L1TTL, Timeout: cfg.RedisTimeout, LockTTL: cfg.LockTTL, LockWait: cfg.LockWait, Log: log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	m.SetSessions(st.len)
+	m.SetSessions(st.Len)
 	sessions := &auth.Sessions{
 		Source:       &auth.UserLogin{Client: access, ClientToken: clientToken, Audit: audit},
 		Store:        st.Store,
-		Locker:       st.locker,
+		Locker:       st.Locker,
 		Timeout:      cfg.UpstreamTimeout,
 		RenewBefore:  cfg.RenewBefore,
 		Idle:         cfg.SessionIdle,
@@ -281,7 +292,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 	finapiClients := []*auth.Client{access}
 	if cfg.Mode == config.ModeProcess {
 		processCtlURL, _ := config.ParseBaseURL(cfg.ProcessCtlURL)
-		processCtl := &auth.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI}
+		processCtl := &auth.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit}
 		finapiClients = append(finapiClients, processCtl)
 		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Audit: audit}
 		sessions.NoRenewAhead = true
@@ -291,31 +302,45 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		return nil, err
 	}
 	proxyHandler, err := proxy.New(proxy.Config{
-		VerifyJWT:      verify,
-		AccessURL:      accessURL,
-		Routes:         routes,
-		Mode:           cfg.Mode,
-		SessionHeader:  cfg.SessionHeader,
-		Keys:           keys,
-		Tokens:         sessions,
-		Lifecycle:      &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser, Audit: audit},
-		Transport:      transport,
-		ReplayMaxBytes: cfg.ReplayMaxBytes,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		BodyTimeout:    cfg.BodyTimeout,
-		CORSOrigins:    origins,
-		TrustedProxies: trusted,
-		SessionRate:    cfg.RateSession,
-		SessionBurst:   cfg.RateSessionBurst,
-		IPRate:         cfg.RateIP,
-		IPBurst:        cfg.RateIPBurst,
-		Log:            log,
-		Audit:          audit,
-		Observer:       m,
+		VerifyJWT:         verify,
+		AccessURL:         accessURL,
+		Routes:            routes,
+		Processes:         cfg.Mode == config.ModeProcess,
+		SessionHeader:     cfg.SessionHeader,
+		Keys:              keys,
+		Tokens:            sessions,
+		Lifecycle:         &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser, Audit: audit},
+		Transport:         transport,
+		ReplayMaxBytes:    cfg.ReplayMaxBytes,
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		BodyTimeout:       cfg.BodyTimeout,
+		CORSOrigins:       origins,
+		TrustedProxies:    trusted,
+		SessionRate:       cfg.RateSession,
+		SessionBurst:      cfg.RateSessionBurst,
+		IPRate:            cfg.RateIP,
+		IPBurst:           cfg.RateIPBurst,
+		NewSessionRate:    cfg.NewSessionRate,
+		NewSessionBurst:   cfg.NewSessionBurst,
+		NewSessionIPRate:  cfg.NewSessionIPRate,
+		NewSessionIPBurst: cfg.NewSessionIPBurst,
+		Log:               log,
+		Audit:             audit,
+		Observer:          m,
 	})
 	if err != nil {
 		return nil, err
 	}
+	sessions.Admit = proxyHandler.AdmitNewSession
+	credentialsRefused := func() bool {
+		for _, c := range finapiClients {
+			if c.CredentialsRefused() != nil {
+				return true
+			}
+		}
+		return false
+	}
+	m.SetHealth(metrics.Health{FinAPIInFlight: limit.InUse, FinAPIWaiting: limit.Waiting, StoreDown: st.Down, CredentialsRefused: credentialsRefused})
 	var handler http.Handler = proxyHandler
 	if traced {
 		handler = otelhttp.NewHandler(handler, "finproxy",
@@ -332,7 +357,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 				return nil
 			},
 			func(ctx context.Context) error {
-				if err := st.ping(ctx); err != nil {
+				if err := st.Ping(ctx); err != nil {
 					return errors.New("token store unreachable")
 				}
 				return nil
@@ -341,16 +366,14 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		},
 		Degraded: []admin.Check{
 			func(context.Context) error {
-				if st.down() {
+				if st.Down() {
 					return errors.New("token store unreachable: serving from this replica's memory")
 				}
 				return nil
 			},
 			func(context.Context) error {
-				for _, c := range finapiClients {
-					if c.CredentialsRefused() != nil {
-						return errors.New("finAPI refuses the client credentials")
-					}
+				if credentialsRefused() {
+					return errors.New("finAPI refuses the client credentials")
 				}
 				return nil
 			},
@@ -360,31 +383,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		Pprof:    cfg.Pprof,
 	})
 	return &parts{proxy: handler, admin: adminHandler, clientToken: clientToken, ready: ready, draining: draining,
-		drain: proxyHandler.Drain, sessions: sessions, close: st.close}, nil
-}
-
-// proveCredentials obtains the first client token in the background, so
-// that readiness does not wait for traffic, retrying with capped back-off.
-func (p *parts) proveCredentials(ctx context.Context, log zerolog.Logger) {
-	wait := time.Second
-	for attempt := 1; ; attempt++ {
-		_, err := p.clientToken.Token(ctx)
-		if err == nil {
-			log.Info().Msg("client credentials proven: client token obtained")
-			return
-		}
-		ev := log.Warn()
-		if errors.Is(err, auth.ErrClientRejected) {
-			ev = log.Error()
-		}
-		ev.Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("cannot obtain a client token; not ready")
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(30*time.Second, 2*wait)
-	}
+		drain: proxyHandler.Drain, sessions: sessions, close: st.Close}, nil
 }
 
 func newServer(h http.Handler, maxHeaderBytes int, log zerolog.Logger) *http.Server {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
@@ -146,4 +147,27 @@ func (b *backoffs) len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.m)
+}
+
+// holding is the SessionSource decorator that fills a backoffs table: a
+// session's failed fetch starts or lengthens its hold (its following
+// requests are answered from the table before they reach the flight), a
+// success clears it. Identity conflicts have a hold of their own
+// (ConflictGuard); a caller's cancellation is no verdict.
+type holding struct {
+	source SessionSource
+	table  *backoffs
+	now    func() time.Time
+}
+
+func (h *holding) SessionToken(ctx context.Context, s Session, prev Token) (Token, error) {
+	t, err := h.source.SessionToken(ctx, s, prev)
+	switch {
+	case err == nil:
+		h.table.succeeded(s.ID)
+	case errors.Is(err, ErrIdentityConflict), errors.Is(err, context.Canceled):
+	default:
+		err = h.table.failed(s.ID, err, h.now())
+	}
+	return t, err
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -115,6 +116,33 @@ func (r *ReuseToken) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
+}
+
+// Prove obtains the first token in the background, so that readiness does
+// not wait for traffic, retrying with capped back-off (1 s doubling to
+// 30 s) until it succeeds or ctx ends. Each attempt carries a request id
+// of its own, which its log line names.
+func (r *ReuseToken) Prove(ctx context.Context, log zerolog.Logger) {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		id := NewRequestID()
+		_, err := r.Token(WithRequestID(ctx, id))
+		if err == nil {
+			log.Info().Str("request_id", id).Msg("client credentials proven: client token obtained")
+			return
+		}
+		ev := log.Warn()
+		if errors.Is(err, ErrClientRejected) {
+			ev = log.Error()
+		}
+		ev.Err(err).Str("request_id", id).Int("attempt", attempt).Dur("retry_in", wait).Msg("cannot obtain a client token; not ready")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(30*time.Second, 2*wait)
+	}
 }
 
 // safetyMargin is how long before its expiry a token is no longer used: a

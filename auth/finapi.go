@@ -68,6 +68,9 @@ type Client struct {
 	// Observe, if not nil, is told of every call to finAPI: the op, its
 	// outcome and its duration (for metrics).
 	Observe func(op string, err error, d time.Duration)
+	// Limit bounds the concurrent calls; share one between the clients
+	// of a replica. If nil, calls are not bounded.
+	Limit *Limiter
 
 	breakers [numClasses]breaker
 	refused  atomic.Pointer[Error] // the last refusal of the client credentials, until a success
@@ -391,7 +394,12 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 		}
 		req = req.WithContext(ctx)
 		req.Header.Set("X-Request-Id", id)
+		release, err := c.Limit.acquire(ctx, op)
+		if err != nil {
+			return nil, err // our own queue, no verdict on finAPI
+		}
 		resp, err := c.send(req)
+		release()
 		switch {
 		case err == nil && resp.status < 500 && resp.status != http.StatusTooManyRequests:
 			if !refusesCredentials(op, resp.status, resp.code) {

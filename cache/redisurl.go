@@ -115,3 +115,13 @@ func redactURL(u *url.URL) string {
 	}
 	return c.Redacted()
 }
+
+// CheckRedisURL reports whether raw is a Redis URL ParseRedisURL accepts,
+// without connecting; the error never contains a password.
+func CheckRedisURL(raw string) error {
+	client, err := ParseRedisURL(raw)
+	if err != nil {
+		return err
+	}
+	return client.Close()
+}

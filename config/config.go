@@ -10,6 +10,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"net/url"
 	"os"
@@ -18,8 +19,6 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v10"
-
-	"github.com/finproxy/finproxy/cache"
 )
 
 // Prefix is the prefix of every variable finproxy reads.
@@ -47,105 +46,111 @@ const (
 // without its FINPROXY_ prefix; file:"true" marks those that also have a
 // <NAME>_FILE variant.
 type Config struct {
-	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
-	AdminAddr  string `env:"ADMIN_ADDR" envDefault:":9090"`
+	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080" help:"proxy listener address"`
+	AdminAddr  string `env:"ADMIN_ADDR" envDefault:":9090" help:"admin listener: /healthz, /readyz, /metrics"`
 
-	AccessURL     string `env:"ACCESS_URL" envDefault:"https://sandbox.finapi.io"`
-	ProcessCtlURL string `env:"PROCESSCTL_URL" envDefault:"https://di-processctl-finapi-general-sandbox.finapi.io"`
+	AccessURL     string `env:"ACCESS_URL" envDefault:"https://sandbox.finapi.io" help:"finAPI Access base URL"`
+	ProcessCtlURL string `env:"PROCESSCTL_URL" envDefault:"https://di-processctl-finapi-general-sandbox.finapi.io" help:"finAPI Process Controller base URL"`
 	// Routes are extra upstreams, "prefix=url,prefix=url".
-	Routes string `env:"ROUTES"`
+	Routes string `env:"ROUTES" help:"extra upstreams, prefix=url,prefix=url"`
 
-	ClientID     string `env:"CLIENT_ID" file:"true"`
-	ClientSecret string `env:"CLIENT_SECRET" file:"true"`
+	ClientID     string `env:"CLIENT_ID" file:"true" help:"finAPI client id (required)"`
+	ClientSecret string `env:"CLIENT_SECRET" file:"true" help:"finAPI client secret (required)"`
 
-	Mode      string `env:"MODE" envDefault:"user"`
-	ProcessID string `env:"PROCESS_ID" envDefault:"USER_ONLY"`
+	Mode      string `env:"MODE" envDefault:"user" help:"user (session to finAPI user) or process (session to Process Controller process)"`
+	ProcessID string `env:"PROCESS_ID" envDefault:"USER_ONLY" help:"processId sent when a process is created"`
 	// ProcessTokenTTL is how long an access token obtained from the Process
 	// Controller is used; the Process Controller does not say.
-	ProcessTokenTTL time.Duration `env:"PROCESS_TOKEN_TTL" envDefault:"1h"`
+	ProcessTokenTTL time.Duration `env:"PROCESS_TOKEN_TTL" envDefault:"1h" help:"how long a process access token is used"`
 
-	IdentitySecret string `env:"IDENTITY_SECRET" file:"true"`
+	IdentitySecret string `env:"IDENTITY_SECRET" file:"true" help:"at least 32 bytes: root of derived user ids, passwords and storage keys (required)"`
 
-	SessionHeader string `env:"SESSION_HEADER" envDefault:"X-Session-Id"`
-	SessionAuth   string `env:"SESSION_AUTH" envDefault:"header"`
+	SessionHeader string `env:"SESSION_HEADER" envDefault:"X-Session-Id" help:"header that carries the app session"`
+	SessionAuth   string `env:"SESSION_AUTH" envDefault:"header" help:"header (opaque session id) or jwt (verified JWT)"`
 
-	JWTJWKSURL    string `env:"JWT_JWKS_URL"`
-	JWTHMACSecret string `env:"JWT_HMAC_SECRET" file:"true"`
-	JWTIssuer     string `env:"JWT_ISSUER"`
-	JWTAudience   string `env:"JWT_AUDIENCE"`
-	JWTClaim      string `env:"JWT_CLAIM" envDefault:"sub"`
+	JWTJWKSURL    string `env:"JWT_JWKS_URL" help:"jwt mode: JWKS endpoint of the identity provider"`
+	JWTHMACSecret string `env:"JWT_HMAC_SECRET" file:"true" help:"jwt mode: HMAC key (at least 32 bytes) instead of a JWKS"`
+	JWTIssuer     string `env:"JWT_ISSUER" help:"jwt mode: required iss"`
+	JWTAudience   string `env:"JWT_AUDIENCE" help:"jwt mode: required aud"`
+	JWTClaim      string `env:"JWT_CLAIM" envDefault:"sub" help:"jwt mode: the claim that names the app user"`
 
 	// CORSOrigins are exact browser origins, comma-separated.
-	CORSOrigins string `env:"CORS_ORIGINS"`
+	CORSOrigins string `env:"CORS_ORIGINS" help:"exact browser origins allowed, comma-separated"`
 	// TrustedProxies are CIDRs (or addresses) whose X-Forwarded-For is
 	// believed, comma-separated.
-	TrustedProxies string `env:"TRUSTED_PROXIES"`
+	TrustedProxies string `env:"TRUSTED_PROXIES" help:"CIDRs or addresses whose X-Forwarded-For is believed"`
 	// MaxBodyBytes bounds request bodies; 0 means no limit.
-	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"10485760"`
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"10485760" help:"largest request body (413); 0 = no limit"`
 	// MaxHeaderBytes bounds request headers (net/http answers 431).
-	MaxHeaderBytes int `env:"MAX_HEADER_BYTES" envDefault:"65536"`
+	MaxHeaderBytes int `env:"MAX_HEADER_BYTES" envDefault:"65536" help:"largest request header block (431)"`
 	// Rate limits (token buckets per second); a rate of 0 is no limit.
-	RateSession      float64 `env:"RATE_SESSION" envDefault:"100"`
-	RateSessionBurst int     `env:"RATE_SESSION_BURST" envDefault:"200"`
-	RateIP           float64 `env:"RATE_IP" envDefault:"0"`
-	RateIPBurst      int     `env:"RATE_IP_BURST" envDefault:"200"`
+	RateSession      float64 `env:"RATE_SESSION" envDefault:"100" help:"requests per second per session; 0 = off"`
+	RateSessionBurst int     `env:"RATE_SESSION_BURST" envDefault:"200" help:"burst of the per-session rate"`
+	RateIP           float64 `env:"RATE_IP" envDefault:"0" help:"requests per second per client IP; 0 = off"`
+	RateIPBurst      int     `env:"RATE_IP_BURST" envDefault:"200" help:"burst of the per-IP rate"`
+	// New finAPI identities (users, processes) this replica creates per
+	// second, and per client IP; a rate of 0 is no bound.
+	NewSessionRate    float64 `env:"NEW_SESSION_RATE" envDefault:"20" help:"new finAPI identities (users, processes) per second per replica; 0 = off"`
+	NewSessionBurst   int     `env:"NEW_SESSION_BURST" envDefault:"300" help:"burst of new identities per replica"`
+	NewSessionIPRate  float64 `env:"NEW_SESSION_RATE_IP" envDefault:"0" help:"new finAPI identities per second per client IP; 0 = off"`
+	NewSessionIPBurst int     `env:"NEW_SESSION_BURST_IP" envDefault:"20" help:"burst of new identities per client IP"`
 
 	// UpstreamTimeout bounds a forwarded call (until response headers) and
 	// every token acquisition, retries included.
-	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"30s"`
+	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"30s" help:"bounds a forwarded call until its response headers and every token acquisition"`
 	// ReplayMaxBytes is the largest request body buffered for a replay
 	// after an upstream 401.
-	ReplayMaxBytes int64 `env:"REPLAY_MAX_BYTES" envDefault:"1048576"`
+	ReplayMaxBytes int64 `env:"REPLAY_MAX_BYTES" envDefault:"1048576" help:"largest request body buffered for a replay after a 401"`
 	// ShutdownTimeout bounds how long in-flight requests may finish after
 	// SIGTERM (after ShutdownDelay).
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s" help:"how long in-flight requests may finish after SIGTERM (after the delay)"`
 	// ShutdownDelay is how long the listeners keep serving after SIGTERM
 	// while /readyz already answers 503, so that load balancers stop
 	// sending before the listeners close.
-	ShutdownDelay time.Duration `env:"SHUTDOWN_DELAY" envDefault:"5s"`
+	ShutdownDelay time.Duration `env:"SHUTDOWN_DELAY" envDefault:"5s" help:"how long the listeners keep serving after SIGTERM while /readyz answers 503"`
 	// BodyTimeout is how long a request body may stop arriving before
 	// the request is cut off (408 body_timeout).
-	BodyTimeout time.Duration `env:"BODY_TIMEOUT" envDefault:"30s"`
+	BodyTimeout time.Duration `env:"BODY_TIMEOUT" envDefault:"30s" help:"a request body that stops arriving this long is cut off (408)"`
 	// FinAPIConcurrency bounds this replica's concurrent calls to finAPI's
 	// token, user and Process Controller endpoints.
-	FinAPIConcurrency int `env:"FINAPI_CONCURRENCY" envDefault:"32"`
+	FinAPIConcurrency int `env:"FINAPI_CONCURRENCY" envDefault:"32" help:"most concurrent calls to finAPI token, user and Process Controller endpoints"`
 
 	// RenewBefore is the share of a user token's lifetime left when it is
 	// renewed in the background.
-	RenewBefore float64 `env:"RENEW_BEFORE" envDefault:"0.2"`
+	RenewBefore float64 `env:"RENEW_BEFORE" envDefault:"0.2" help:"share of a token lifetime left when it is renewed ahead"`
 	// ConflictHold is how long a session whose derived identity finAPI
 	// refused is not tried again (every attempt counts toward finAPI's
 	// lock of the user).
-	ConflictHold time.Duration `env:"CONFLICT_HOLD" envDefault:"24h"`
+	ConflictHold time.Duration `env:"CONFLICT_HOLD" envDefault:"24h" help:"how long a session whose derived identity finAPI refused is not tried again"`
 	// SessionIdle is how long an expired token's entry (with its refresh
 	// token) is kept, so a session back from a pause renews with one
 	// refresh grant; sessions idle for longer are evicted.
-	SessionIdle time.Duration `env:"SESSION_IDLE" envDefault:"30m"`
+	SessionIdle time.Duration `env:"SESSION_IDLE" envDefault:"30m" help:"how long an expired token entry (with its refresh token) is kept"`
 
-	Store    string `env:"STORE" envDefault:"memory"`
-	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" file:"true"`
+	Store    string `env:"STORE" envDefault:"memory" help:"memory (one replica) or redis (shared by all replicas)"`
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" file:"true" help:"Redis URL, with the redis store"`
 	// RedisPrefix starts every key finproxy writes to Redis.
-	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"finproxy:"`
+	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"finproxy:" help:"prefix of every Redis key"`
 	// L1TTL is how long a replica serves a token from memory without
 	// asking Redis: the bound on seeing another replica's logout while
 	// Redis pub/sub is down.
-	L1TTL time.Duration `env:"REDIS_L1_TTL" envDefault:"2s"`
+	L1TTL time.Duration `env:"REDIS_L1_TTL" envDefault:"2s" help:"how long a token is served from memory without asking Redis; 0 = no L1"`
 	// RedisTimeout bounds every Redis command; after a failure the
 	// replica stops asking Redis until a background probe finds it
 	// answering again.
-	RedisTimeout time.Duration `env:"REDIS_TIMEOUT" envDefault:"250ms"`
+	RedisTimeout time.Duration `env:"REDIS_TIMEOUT" envDefault:"250ms" help:"deadline of every Redis command"`
 	// LockTTL and LockWait bound the cross-replica lock of a session's
 	// token fetch: how long a holder keeps it at most, and how long
 	// another replica waits for it before fetching without it. Zero means
 	// UpstreamTimeout (plus 5s for the TTL), the longest a fetch runs.
-	LockTTL  time.Duration `env:"LOCK_TTL"`
-	LockWait time.Duration `env:"LOCK_WAIT"`
+	LockTTL  time.Duration `env:"LOCK_TTL" help:"longest a replica holds a session cross-replica lock (default: upstream timeout + 5s)"`
+	LockWait time.Duration `env:"LOCK_WAIT" help:"how long a replica waits for another replica lock (default: upstream timeout)"`
 
-	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
-	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"trace, debug, info, warn, error or disabled"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json" help:"json or console"`
 
 	// Pprof serves net/http/pprof on the admin listener.
-	Pprof bool `env:"PPROF" envDefault:"false"`
+	Pprof bool `env:"PPROF" envDefault:"false" help:"serve net/http/pprof on the admin listener"`
 }
 
 // lockMargin is added to the upstream timeout for the default lock TTL, so
@@ -161,9 +166,16 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Var + ": " + e.Msg }
 
+// A Check validates a part of the configuration that another package
+// knows how to read (a Redis URL is go-redis's to parse): it returns nil,
+// an *Error, or several joined. Load runs the checks after its own, so
+// config needs to import none of them.
+type Check func(c *Config) error
+
 // Load reads the configuration from environ (as os.Environ returns it) and
-// validates it. The returned error, if any, joins one *Error per problem.
-func Load(environ []string) (*Config, error) {
+// validates it, then runs checks. The returned error, if any, joins one
+// *Error per problem.
+func Load(environ []string, checks ...Check) (*Config, error) {
 	vars := env.ToMap(environ)
 	var problems []error
 
@@ -200,7 +212,13 @@ func Load(environ []string) (*Config, error) {
 	}
 	// A variable that did not parse is reported once, not again for its
 	// zero value.
-	for _, p := range cfg.validate() {
+	found := cfg.validate()
+	for _, check := range checks {
+		if err := check(cfg); err != nil {
+			found = append(found, Problems(err)...)
+		}
+	}
+	for _, p := range found {
 		if e, ok := p.(*Error); !ok || !unparsed[e.Var] {
 			problems = append(problems, p)
 		}
@@ -365,15 +383,21 @@ func (c *Config) validate() []error {
 		bad("MAX_HEADER_BYTES", "must be at least 4096, not %d", c.MaxHeaderBytes)
 	}
 	for _, r := range []struct {
-		name  string
-		rate  float64
-		burst int
-	}{{"RATE_SESSION", c.RateSession, c.RateSessionBurst}, {"RATE_IP", c.RateIP, c.RateIPBurst}} {
+		name     string
+		rate     float64
+		burst    int
+		burstVar string
+	}{
+		{"RATE_SESSION", c.RateSession, c.RateSessionBurst, "RATE_SESSION_BURST"},
+		{"RATE_IP", c.RateIP, c.RateIPBurst, "RATE_IP_BURST"},
+		{"NEW_SESSION_RATE", c.NewSessionRate, c.NewSessionBurst, "NEW_SESSION_BURST"},
+		{"NEW_SESSION_RATE_IP", c.NewSessionIPRate, c.NewSessionIPBurst, "NEW_SESSION_BURST_IP"},
+	} {
 		if r.rate < 0 {
 			bad(r.name, "must not be negative")
 		}
 		if r.rate > 0 && r.burst < 1 {
-			bad(r.name+"_BURST", "must be at least 1 when %s%s is set", Prefix, r.name)
+			bad(r.burstVar, "must be at least 1 when %s%s is set", Prefix, r.name)
 		}
 	}
 	if c.UpstreamTimeout <= 0 {
@@ -406,11 +430,6 @@ func (c *Config) validate() []error {
 	switch c.Store {
 	case StoreMemory:
 	case StoreRedis:
-		if client, err := cache.ParseRedisURL(c.RedisURL); err != nil {
-			bad("REDIS_URL", "%v", err) // ParseRedisURL redacts passwords
-		} else {
-			client.Close()
-		}
 		if c.L1TTL < 0 || c.L1TTL > time.Minute {
 			bad("REDIS_L1_TTL", "must be between 0 and 1m, not %s", c.L1TTL)
 		}
@@ -537,4 +556,28 @@ func reserved(h string) bool {
 		return true
 	}
 	return false
+}
+
+// Usage writes every variable with its default and meaning, for --help.
+func Usage(w io.Writer) {
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := Prefix + f.Tag.Get("env")
+		if f.Tag.Get("file") == "true" {
+			name += " (or " + name + "_FILE)"
+		}
+		def := f.Tag.Get("envDefault")
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(w, "  %-44s %-28s %s\n", name, def, f.Tag.Get("help"))
+	}
+}
+
+// Summary is a one-line description of a valid configuration for
+// --check, naming no secret.
+func (c *Config) Summary() string {
+	return fmt.Sprintf("mode=%s session_auth=%s store=%s access_url=%s listen=%s admin=%s",
+		c.Mode, c.SessionAuth, c.Store, c.AccessURL, c.ListenAddr, c.AdminAddr)
 }

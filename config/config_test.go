@@ -289,14 +289,14 @@ func TestLoadProblems(t *testing.T) {
 			wantVars: []string{"FINPROXY_CORS_ORIGINS", "FINPROXY_MAX_BODY_BYTES", "FINPROXY_MAX_HEADER_BYTES", "FINPROXY_RATE_IP_BURST", "FINPROXY_RATE_SESSION", "FINPROXY_TRUSTED_PROXIES"},
 		},
 		{
-			name:     "redis store with a bad URL",
-			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_REDIS_URL": "http://127.0.0.1:6379", "FINPROXY_LOCK_TTL": "10s", "FINPROXY_LOCK_WAIT": "5s"},
-			wantVars: []string{"FINPROXY_LOCK_TTL", "FINPROXY_LOCK_WAIT", "FINPROXY_REDIS_URL"},
+			name:     "redis store with locks shorter than a fetch",
+			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_LOCK_TTL": "10s", "FINPROXY_LOCK_WAIT": "5s", "FINPROXY_REDIS_TIMEOUT": "5ms"},
+			wantVars: []string{"FINPROXY_LOCK_TTL", "FINPROXY_LOCK_WAIT", "FINPROXY_REDIS_TIMEOUT"},
 		},
 		{
-			name:     "redis URL with an unknown option",
-			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_REDIS_URL": "redis://:hunter2-secret@127.0.0.1:6379/0?foo=bar"},
-			wantVars: []string{"FINPROXY_REDIS_URL"},
+			name:     "failure budgets out of range",
+			set:      map[string]string{"FINPROXY_BODY_TIMEOUT": "10ms", "FINPROXY_SHUTDOWN_DELAY": "-1s", "FINPROXY_FINAPI_CONCURRENCY": "0", "FINPROXY_NEW_SESSION_RATE": "-1", "FINPROXY_NEW_SESSION_RATE_IP": "2", "FINPROXY_NEW_SESSION_BURST_IP": "0"},
+			wantVars: []string{"FINPROXY_BODY_TIMEOUT", "FINPROXY_FINAPI_CONCURRENCY", "FINPROXY_NEW_SESSION_BURST_IP", "FINPROXY_NEW_SESSION_RATE", "FINPROXY_SHUTDOWN_DELAY"},
 		},
 		{
 			name:     "access URL with credentials",
@@ -477,5 +477,24 @@ func TestProblemsOfSingleError(t *testing.T) {
 	}
 	if got, want := e.Error(), "FINPROXY_X: bad"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// TestLoadRunsChecks: the checks of other packages (a Redis URL, which
+// go-redis parses) run after config's own, and their problems are
+// collected with the others.
+func TestLoadRunsChecks(t *testing.T) {
+	check := func(c *config.Config) error {
+		if c.Store == config.StoreRedis {
+			return &config.Error{Var: "FINPROXY_REDIS_URL", Msg: "not a redis URL"}
+		}
+		return nil
+	}
+	_, err := config.Load(environ(map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_MODE": "nope"}), check)
+	if got := vars(problems(t, err)); !slices.Equal(got, []string{"FINPROXY_MODE", "FINPROXY_REDIS_URL"}) {
+		t.Errorf("problems name %v, want FINPROXY_MODE and FINPROXY_REDIS_URL", got)
+	}
+	if _, err := config.Load(environ(nil), check); err != nil {
+		t.Errorf("a check that finds nothing: %v", err)
 	}
 }

@@ -16,7 +16,7 @@ const (
 var (
 	outcomes       = []string{outcomeOK, outcomeError}
 	tokenKinds     = []string{"client", "password", "refresh", "process"}
-	rateLimitKinds = []string{"session", "ip"}
+	rateLimitKinds = []string{"session", "ip", "new_session", "new_session_ip"}
 )
 
 // finapiOps maps the ops auth.Client reports to the op label; any other op
@@ -113,11 +113,12 @@ func (m *Metrics) SetSessions(f func() int) {
 	m.sessions.Store(&f)
 }
 
-// RateLimited counts a request the rate limiter refused; kind is "session"
-// or "ip", anything else counts as "other".
+// RateLimited counts a request the rate limiter refused; kind is
+// "session", "ip", "new_session" or "new_session_ip", anything else counts
+// as "other".
 func (m *Metrics) RateLimited(kind string) {
 	switch kind {
-	case "session", "ip":
+	case "session", "ip", "new_session", "new_session_ip":
 	default:
 		kind = "other"
 	}

@@ -59,6 +59,7 @@ type Metrics struct {
 	conflicts      prometheus.Counter
 	rateLimited    *prometheus.CounterVec // kind
 	sessions       atomic.Pointer[func() int]
+	health         atomic.Pointer[Health]
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -127,7 +128,7 @@ func New() *Metrics {
 	})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "rate_limited_total",
-		Help: "Requests refused with 429 by finproxy's rate limiter, by kind (session, ip).",
+		Help: "Requests refused with 429 by finproxy's rate limiter, by kind (session, ip; new_session, new_session_ip: the bound on new finAPI identities).",
 	}, []string{"kind"})
 	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "sessions_cached",
@@ -153,6 +154,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.reg.MustRegister(m.healthGauges()...)
 
 	for _, kind := range tokenKinds {
 		for _, outcome := range outcomes {

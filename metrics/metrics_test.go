@@ -445,7 +445,7 @@ func TestSessionsAndRateLimited(t *testing.T) {
 // means "whatever the caller passed" (route), checked elsewhere.
 var allowedLabels = map[string]map[string]bool{
 	"method":  set("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "OTHER"),
-	"kind":    set("client", "password", "refresh", "process", "session", "ip", "other"),
+	"kind":    set("client", "password", "refresh", "process", "session", "ip", "new_session", "new_session_ip", "other"),
 	"outcome": set("ok", "error"),
 	"result":  set("hit", "miss"),
 	"when":    set("ahead", "on_demand"),

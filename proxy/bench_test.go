@@ -16,7 +16,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/auth"
-	"github.com/finproxy/finproxy/config"
 	"github.com/finproxy/finproxy/jwtsession"
 )
 
@@ -195,7 +194,6 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 		b.Cleanup(transport.CloseIdleConnections)
 		h, err := New(Config{
 			AccessURL: target,
-			Mode:      config.ModeUser,
 			Keys:      benchKeys(b),
 			Tokens:    &stubTokens{},
 			Lifecycle: &stubLifecycle{},

@@ -4,12 +4,19 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/finproxy/finproxy/config"
 )
 
 // AccessRoute is the route label of finAPI Access, the default upstream.
 const AccessRoute = "/"
+
+// A Route sends requests under Prefix to URL, with the prefix stripped
+// and the rest appended to URL's own path.
+type Route struct {
+	// Prefix is a path of whole segments, e.g. "/di" or "/di/v1", sorted
+	// longest first among the routes given; it never ends in a slash.
+	Prefix string
+	URL    *url.URL
+}
 
 // A route is one upstream with the path prefix that selects it.
 type route struct {
@@ -23,7 +30,7 @@ type router struct {
 	routes []route // longest prefix first, Access last
 }
 
-func newRouter(access *url.URL, extra []config.Route) *router {
+func newRouter(access *url.URL, extra []Route) *router {
 	r := &router{}
 	for _, x := range extra {
 		r.routes = append(r.routes, route{prefix: x.Prefix, target: x.URL})

@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/finproxy/finproxy/config"
 )
 
 func TestCheckPath(t *testing.T) {
@@ -180,9 +178,11 @@ func TestDenied(t *testing.T) {
 }
 
 func TestRouterMatch(t *testing.T) {
-	routes, err := config.ParseRoutes("/di=https://di.example/base,/di/v2=https://di-v2.example,/webform=https://wf.example")
-	if err != nil {
-		t.Fatal(err)
+	mustURL := func(s string) *url.URL { u, _ := url.Parse(s); return u }
+	routes := []Route{ // longest prefix first, as config.ParseRoutes sorts them
+		{"/webform", mustURL("https://wf.example")},
+		{"/di/v2", mustURL("https://di-v2.example")},
+		{"/di", mustURL("https://di.example/base")},
 	}
 	access, _ := url.Parse("https://access.example/finapi/")
 	r := newRouter(access, routes)

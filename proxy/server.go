@@ -20,7 +20,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/auth"
-	"github.com/finproxy/finproxy/config"
 )
 
 // Lifecycle carries out the session endpoints (auth.Lifecycle).
@@ -34,9 +33,11 @@ type Config struct {
 	// AccessURL is finAPI Access, the default upstream. Required.
 	AccessURL *url.URL
 	// Routes are extra upstreams by path prefix. Optional.
-	Routes []config.Route
-	// Mode is config.ModeUser or config.ModeProcess. Required.
-	Mode string
+	Routes []Route
+	// Processes is process mode: sessions are Process Controller
+	// processes, a 401 means the process expired, and the warm-up answer
+	// names no user. Optional. Default false: user mode.
+	Processes bool
 	// SessionHeader carries the app session. Optional. Default
 	// "X-Session-Id".
 	SessionHeader string
@@ -77,6 +78,16 @@ type Config struct {
 	// no limit.
 	IPRate  float64
 	IPBurst int
+	// NewSessionRate and NewSessionBurst bound the new finAPI identities
+	// (users or processes) this replica creates, per second; beyond them
+	// first-sight requests get 429 rate_limited (Handler.AdmitNewSession
+	// is the hook for auth.Sessions). Zero NewSessionRate means no bound.
+	NewSessionRate  float64
+	NewSessionBurst int
+	// NewSessionIPRate and NewSessionIPBurst bound them per client IP
+	// too. Zero NewSessionIPRate means no per-IP bound.
+	NewSessionIPRate  float64
+	NewSessionIPBurst int
 	// Log receives one line per request. Optional. Default: nothing.
 	Log zerolog.Logger
 	// Audit records a user's self-deletion through the proxy. Optional.
@@ -106,7 +117,13 @@ const limiterKeys = 100_000
 type Handler struct {
 	http.Handler
 	bodies *bodies
+	admit  *newIdentities
 }
+
+// AdmitNewSession is auth.Sessions' Admit hook: it bounds the new finAPI
+// identities this replica creates (Config.NewSessionRate), per client IP
+// too when configured, and answers 429 rate_limited beyond them.
+func (h *Handler) AdmitNewSession(ctx context.Context) error { return h.admit.admit(ctx) }
 
 // Drain prepares the handler for shutdown: request bodies that stall for
 // a second from now on are cut off, so that none holds the shutdown.
@@ -130,7 +147,7 @@ func New(c Config) (*Handler, error) {
 	s := &server{
 		cfg:    c,
 		router: newRouter(c.AccessURL, c.Routes),
-		fwd: newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Mode == config.ModeProcess, c.Audit,
+		fwd: newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Processes, c.Audit,
 			log.New(c.Log.With().Str("source", "reverseproxy").Logger(), "", 0)),
 		clientIP:      clientIP{trusted: c.TrustedProxies},
 		bodies:        newBodies(c.BodyTimeout),
@@ -172,7 +189,13 @@ func New(c Config) (*Handler, error) {
 	forward := s.resolve(s.edge(sessionMW(s.sessionLimit(s.forward))))
 	e.Any("/*", forward)
 	e.Any("/", forward)
-	return &Handler{Handler: e, bodies: s.bodies}, nil
+	admit := &newIdentities{
+		all:      newLimiters(c.NewSessionRate, c.NewSessionBurst, 1),
+		perIP:    newLimiters(c.NewSessionIPRate, c.NewSessionIPBurst, limiterKeys),
+		observer: c.Observer,
+		log:      c.Log,
+	}
+	return &Handler{Handler: e, bodies: s.bodies, admit: admit}, nil
 }
 
 type server struct {
@@ -298,8 +321,10 @@ func (s *server) warmUp(ec echo.Context) error {
 		Mode      string  `json:"mode"`
 		UserID    string  `json:"userId,omitempty"`
 		ExpiresAt *string `json:"expiresAt"`
-	}{Mode: s.cfg.Mode}
-	if s.cfg.Mode == config.ModeUser {
+	}{Mode: "user"}
+	if s.cfg.Processes {
+		out.Mode = "process"
+	} else {
 		out.UserID = st.session.UserID()
 	}
 	if !t.Expiry.IsZero() {

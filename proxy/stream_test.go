@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/finproxy/finproxy/auth"
-	"github.com/finproxy/finproxy/config"
 )
 
 // fixedTokens hands every session the same token.
@@ -52,7 +51,7 @@ func TestEventStreamIsNotBuffered(t *testing.T) {
 
 	u, _ := url.Parse(upstream.URL)
 	keys, _ := auth.NewKeys([]byte("stream-test-identity-secret-0123456789"))
-	h, err := New(Config{AccessURL: u, Mode: config.ModeUser, Keys: keys, Tokens: fixedTokens{}, Lifecycle: noLifecycle{}})
+	h, err := New(Config{AccessURL: u, Keys: keys, Tokens: fixedTokens{}, Lifecycle: noLifecycle{}})
 	if err != nil {
 		t.Fatal(err)
 	}

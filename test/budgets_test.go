@@ -1,9 +1,12 @@
 package test
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,5 +118,139 @@ func TestOneUsersFailureStopsNobody(t *testing.T) {
 	// The user whose deletion failed still exists and still works.
 	if resp, body := p.do(request{path: "/api/v2/accounts", session: a}); resp.StatusCode != 200 {
 		t.Errorf("session a after its failed deletion: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestFinAPIConcurrencyBound: 1000 concurrent new sessions against a
+// finAPI that takes 50 ms per call, with FINPROXY_FINAPI_CONCURRENCY=16:
+// never more than 16 calls at once reach finAPI's token and user
+// endpoints, and every session is answered 200.
+func TestFinAPIConcurrencyBound(t *testing.T) {
+	f := newFinAPI(t, emulator.Config{})
+	env := proxyEnv(f)
+	env["FINPROXY_FINAPI_CONCURRENCY"] = "16"
+	env["FINPROXY_NEW_SESSION_RATE"] = "0" // this test is about concurrency
+	env["FINPROXY_LOG_LEVEL"] = "info"
+	p := startProxy(t, f, env)
+	p.waitReady()
+	f.Reset()
+	f.SetLatency("/api/v2/oauth/token", 50*time.Millisecond)
+	f.SetLatency("/api/v2/users", 50*time.Millisecond)
+
+	const n = 1000
+	tr := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	var ok, other atomic.Int64
+	done := make(chan struct{})
+	start := time.Now()
+	for i := range n {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s := session(t, 1000+i)
+			p.mu.Lock()
+			p.sessions = append(p.sessions, s)
+			p.mu.Unlock()
+			req, _ := http.NewRequest("GET", "http://"+p.addr+"/api/v2/accounts", nil)
+			req.Header.Set("X-Session-Id", s)
+			resp, err := client.Do(req)
+			if err != nil {
+				other.Add(1)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				ok.Add(1)
+			} else {
+				other.Add(1)
+			}
+		}()
+	}
+	for range n {
+		<-done
+	}
+	peak := f.PeakConcurrency()
+	t.Logf("%d concurrent new sessions, 50 ms per finAPI call, concurrency 16: %d answered 200, %d not, peak %d concurrent finAPI calls, %v in all",
+		n, ok.Load(), other.Load(), peak, time.Since(start).Round(time.Millisecond))
+	if peak > 16 {
+		t.Errorf("peak concurrent finAPI calls %d, want at most 16", peak)
+	}
+	if ok.Load() != n {
+		t.Errorf("%d of %d answered 200", ok.Load(), n)
+	}
+}
+
+// TestNewSessionBudget: new finAPI identities are a budget per replica
+// (and optionally per client IP): beyond it first-sight requests get 429
+// rate_limited with Retry-After, one warning a minute is logged, and
+// sessions that exist already are never affected.
+func TestNewSessionBudget(t *testing.T) {
+	f := newFinAPI(t, emulator.Config{})
+	env := proxyEnv(f)
+	env["FINPROXY_NEW_SESSION_RATE"] = "2"
+	env["FINPROXY_NEW_SESSION_BURST"] = "10"
+	p := startProxy(t, f, env)
+	p.waitReady()
+	existing := session(t, 0)
+	if resp, body := p.do(request{path: "/api/v2/accounts", session: existing}); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	admitted, limited := 0, 0
+	for i := range 40 {
+		resp, body := p.do(request{path: "/api/v2/accounts", session: session(t, 100+i)})
+		switch resp.StatusCode {
+		case 200:
+			admitted++
+		case 429:
+			limited++
+			wantError(t, resp, body, 429, "rate_limited")
+			if resp.Header.Get("Retry-After") == "" {
+				t.Errorf("429 without Retry-After")
+			}
+		default:
+			t.Errorf("new session %d: %d %s", i, resp.StatusCode, body)
+		}
+		if resp, body := p.do(request{path: "/api/v2/accounts", session: existing}); resp.StatusCode != 200 {
+			t.Errorf("existing session while new ones are limited: %d %s", resp.StatusCode, body)
+		}
+	}
+	t.Logf("40 new sessions against a budget of 2/s with a burst of 10: %d admitted, %d refused", admitted, limited)
+	if admitted < 9 || admitted > 14 || limited < 26 {
+		t.Errorf("%d admitted, %d refused; want about the burst of 10 admitted", admitted, limited)
+	}
+	if n := f.Count(emulator.CounterUsersCreate); n != admitted+1 {
+		t.Errorf("%d finAPI users created, want %d", n, admitted+1)
+	}
+	if n := countLines(p.out.String(), "new sessions refused"); n != 1 {
+		t.Errorf("the limit was logged %d times, want once a minute", n)
+	}
+	resp, err := http.Get("http://" + p.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := new(strings.Builder)
+	io.Copy(b, resp.Body)
+	resp.Body.Close()
+	if want := `finproxy_rate_limited_total{kind="new_session"} ` + strconv.Itoa(limited); !strings.Contains(b.String(), want) {
+		t.Errorf("metrics lack %q", want)
+	}
+}
+
+// TestNewSessionBudgetPerIP: with FINPROXY_NEW_SESSION_RATE_IP one client
+// address cannot use the replica's whole budget.
+func TestNewSessionBudgetPerIP(t *testing.T) {
+	f := newFinAPI(t, emulator.Config{})
+	env := proxyEnv(f)
+	env["FINPROXY_NEW_SESSION_RATE_IP"] = "0.1"
+	env["FINPROXY_NEW_SESSION_BURST_IP"] = "3"
+	p := startProxy(t, f, env)
+	p.waitReady()
+	codes := []int{}
+	for i := range 5 {
+		resp, _ := p.do(request{path: "/api/v2/accounts", session: session(t, i)})
+		codes = append(codes, resp.StatusCode)
+	}
+	if fmt.Sprint(codes) != "[200 200 200 429 429]" {
+		t.Errorf("five new sessions from one address: %v, want three admitted", codes)
 	}
 }

@@ -192,6 +192,8 @@ type Emulator struct {
 	mu       sync.Mutex
 	counters map[string]int
 	requests []Request
+	inflight int // requests to identity endpoints being handled
+	peak     int // the most of them at once
 
 	// Faults.
 	failures   []*failure
@@ -283,6 +285,7 @@ func (e *Emulator) Reset() {
 	defer e.mu.Unlock()
 	e.counters = map[string]int{}
 	e.requests = nil
+	e.peak = e.inflight
 	e.failures = nil
 	e.latency = map[string]time.Duration{}
 	e.rejectUser = 0
@@ -332,7 +335,19 @@ func (e *Emulator) middleware(next http.Handler, access bool) http.Handler {
 			Body:       body,
 		})
 		delay := e.latencyLocked(r.URL.Path)
+		identity := isIdentityPath(r.URL.Path)
+		if identity {
+			e.inflight++
+			e.peak = max(e.peak, e.inflight)
+		}
 		e.mu.Unlock()
+		if identity {
+			defer func() {
+				e.mu.Lock()
+				e.inflight--
+				e.mu.Unlock()
+			}()
+		}
 
 		if delay > 0 && !sleep(r.Context(), delay) {
 			return // the caller gave up; nobody reads an answer
@@ -439,6 +454,25 @@ func (e *Emulator) serveAccess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fn(w, r)
+}
+
+// PeakConcurrency returns the most requests to the token, revoke, user and
+// Process Controller endpoints that were handled at once (latency
+// included) since New or the last Reset.
+func (e *Emulator) PeakConcurrency() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peak
+}
+
+// isIdentityPath reports the endpoints PeakConcurrency counts.
+func isIdentityPath(p string) bool {
+	for _, prefix := range []string{"/api/v2/oauth/", "/oauth/", "/api/v2/users", "/api/v1/processes"} {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // isTokenPath reports whether p is the OAuth token endpoint.

@@ -14,6 +14,10 @@
 //	-user-auto-verification FINAPI_EMULATOR_USER_AUTO_VERIFICATION
 //	                  the client's isUserAutoVerificationEnabled (default true);
 //	                  false: new users must be verified before they can log in
+//	-latency          FINAPI_EMULATOR_LATENCY          prefix=duration,… e.g.
+//	                  /api/v2/oauth/token=50ms,/api/v2/users=50ms (default none)
+//	-fail             FINAPI_EMULATOR_FAIL             prefix=status:count,… e.g.
+//	                  /api/v2/oauth/token=503:10: the next 10 token calls answer 503
 //
 // An empty address switches that listener off. SIGINT or SIGTERM shut it
 // down gracefully.
@@ -69,6 +73,8 @@ func run(args []string) error {
 		return fmt.Errorf("FINAPI_EMULATOR_USER_AUTO_VERIFICATION: %w", err)
 	}
 	fs.BoolVar(&autoVerify, "user-auto-verification", autoVerify, "isUserAutoVerificationEnabled: false makes new users unverified until POST /api/v2/users/verify/{userId}")
+	latency := fs.String("latency", env("FINAPI_EMULATOR_LATENCY", ""), "latency per path prefix: prefix=duration,…")
+	fail := fs.String("fail", env("FINAPI_EMULATOR_FAIL", ""), "failures per path prefix: prefix=status:count,…")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,6 +86,9 @@ func run(args []string) error {
 	}
 
 	emu := emulator.New(emulator.Config{ClientID: *clientID, ClientSecret: *clientSecret, UserTokenTTL: ttl, ManualUserVerification: !autoVerify})
+	if err := faults(emu, *latency, *fail); err != nil {
+		return err
+	}
 	services := []struct {
 		name, addr string
 		handler    http.Handler
@@ -134,4 +143,37 @@ func run(args []string) error {
 		}
 	}
 	return serveErr
+}
+
+// faults applies the -latency and -fail flags.
+func faults(emu *emulator.Emulator, latency, fail string) error {
+	for _, item := range splitList(latency) {
+		prefix, d, ok := strings.Cut(item, "=")
+		dur, err := time.ParseDuration(d)
+		if !ok || !strings.HasPrefix(prefix, "/") || err != nil || dur < 0 {
+			return fmt.Errorf("-latency: %q is not prefix=duration", item)
+		}
+		emu.SetLatency(prefix, dur)
+	}
+	for _, item := range splitList(fail) {
+		prefix, spec, ok := strings.Cut(item, "=")
+		st, n, ok2 := strings.Cut(spec, ":")
+		status, err1 := strconv.Atoi(st)
+		count, err2 := strconv.Atoi(n)
+		if !ok || !ok2 || !strings.HasPrefix(prefix, "/") || err1 != nil || err2 != nil || status < 100 || status > 599 || count < 1 {
+			return fmt.Errorf("-fail: %q is not prefix=status:count", item)
+		}
+		emu.FailNext(prefix, status, count)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

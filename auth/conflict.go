@@ -1,0 +1,84 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/finproxy/finproxy/cache"
+)
+
+// DefaultConflictHold is how long a session whose derived identity finAPI
+// refused is not tried again. finAPI locks a user after a few failed logins
+// and resets the count only on a successful one, so every attempt counts:
+// one a day, across all replicas, leaves an operator days to resolve it.
+const DefaultConflictHold = 24 * time.Hour
+
+// conflictPrefix keys a session's identity-conflict marker in the store.
+const conflictPrefix = "conflict:"
+
+// ConflictGuard is a SessionSource decorator that holds off sessions whose
+// derived identity finAPI refused (ErrIdentityConflict): after one refusal
+// the session is not tried again for Hold, so that the attempts never add
+// up to finAPI's lock of the user. The marker lives in Markers (the shared
+// token store), so every replica and every restart honours it.
+type ConflictGuard struct {
+	// Source obtains tokens. Required.
+	Source SessionSource
+	// Markers keeps the holds, under "conflict:" + the session hash.
+	// Required.
+	Markers cache.Store[Token]
+	// Hold is how long a session is held off. Optional. Default
+	// DefaultConflictHold.
+	Hold time.Duration
+	// Now is the clock. Optional. Default time.Now.
+	Now Clock
+	// Log receives each conflict once. Optional.
+	Log zerolog.Logger
+	// Audit records each conflict. Optional.
+	Audit Audit
+	// OnConflict, if not nil, is told of each conflict (metrics).
+	OnConflict func(ctx context.Context, s Session, err error)
+}
+
+var _ SessionSource = (*ConflictGuard)(nil)
+
+// SessionToken implements SessionSource.
+func (g *ConflictGuard) SessionToken(ctx context.Context, s Session, prev Token) (Token, error) {
+	now := g.now()
+	if m, ok, err := g.Markers.Get(ctx, conflictPrefix+s.ID); ok && err == nil && now.Before(m.Expiry) {
+		return Token{}, &Error{Op: opPasswordGrant, Kind: ErrIdentityConflict, RetryAfter: m.Expiry.Sub(now),
+			Err: errors.New("identity refused by finAPI; not retried before the hold ends")}
+	}
+	t, err := g.Source.SessionToken(ctx, s, prev)
+	if errors.Is(err, ErrIdentityConflict) {
+		return Token{}, g.conflict(ctx, s, err, now)
+	}
+	return t, err
+}
+
+// conflict stores the hold, logs it (once per hold: only one attempt is
+// made per hold), and returns err with the hold as RetryAfter.
+func (g *ConflictGuard) conflict(ctx context.Context, s Session, err error, now time.Time) error {
+	hold := g.Hold
+	if hold <= 0 {
+		hold = DefaultConflictHold
+	}
+	_ = g.Markers.Set(ctx, conflictPrefix+s.ID, Token{Issued: now, Expiry: now.Add(hold), UserID: s.UserID()}, hold)
+	g.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", s.UserID()).Dur("hold", hold).
+		Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the hold ends: delete that finAPI user or restore the identity secret")
+	g.Audit.Record(ctx, EventIdentityConflict, s, s.UserID())
+	if g.OnConflict != nil {
+		g.OnConflict(ctx, s, err)
+	}
+	return withRetryAfter(err, hold, false)
+}
+
+func (g *ConflictGuard) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}

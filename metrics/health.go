@@ -1,0 +1,64 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Health is what the health gauges read; every field is optional (a nil
+// one reads 0).
+type Health struct {
+	// FinAPIInFlight and FinAPIWaiting are the calls to finAPI's token,
+	// user and Process Controller endpoints running, and queued for a
+	// slot (FINPROXY_FINAPI_CONCURRENCY).
+	FinAPIInFlight, FinAPIWaiting func() int
+	// StoreDown reports the token store's breaker open (Redis failing).
+	StoreDown func() bool
+	// CredentialsRefused reports that finAPI refuses the client
+	// credentials since their last success.
+	CredentialsRefused func() bool
+}
+
+// SetHealth sets what the health gauges read.
+func (m *Metrics) SetHealth(h Health) { m.health.Store(&h) }
+
+// healthGauges returns the gauges that read m.health.
+func (m *Metrics) healthGauges() []prometheus.Collector {
+	read := func(f func(h *Health) float64) func() float64 {
+		return func() float64 {
+			if h := m.health.Load(); h != nil {
+				return f(h)
+			}
+			return 0
+		}
+	}
+	count := func(f func() int) float64 {
+		if f == nil {
+			return 0
+		}
+		return float64(f())
+	}
+	flag := func(f func() bool) float64 {
+		if f != nil && f() {
+			return 1
+		}
+		return 0
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "finapi_calls_in_flight",
+			Help: "Calls of this replica to finAPI's token, user and Process Controller endpoints running now (at most FINPROXY_FINAPI_CONCURRENCY).",
+		}, read(func(h *Health) float64 { return count(h.FinAPIInFlight) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "finapi_calls_waiting",
+			Help: "Calls to finAPI queued for a slot of FINPROXY_FINAPI_CONCURRENCY.",
+		}, read(func(h *Health) float64 { return count(h.FinAPIWaiting) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "store_down",
+			Help: "1 while the token store (Redis) is failing and this replica serves from its own memory.",
+		}, read(func(h *Health) float64 { return flag(h.StoreDown) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "client_credentials_refused",
+			Help: "1 while finAPI refuses the client credentials (since their last success).",
+		}, read(func(h *Health) float64 { return flag(h.CredentialsRefused) })),
+	}
+}
