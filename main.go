@@ -30,6 +30,7 @@ import (
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/cache"
 	"github.com/finproxy/finproxy/config"
+	"github.com/finproxy/finproxy/finapi"
 	"github.com/finproxy/finproxy/jwtsession"
 	"github.com/finproxy/finproxy/metrics"
 	"github.com/finproxy/finproxy/proxy"
@@ -260,8 +261,8 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		transport = otelhttp.NewTransport(transport)
 	}
 	httpClient := &http.Client{Transport: transport, Timeout: cfg.UpstreamTimeout}
-	limit := auth.NewLimiter(cfg.FinAPIConcurrency) // shared by every finAPI client of the replica
-	access := &auth.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit}
+	limit := finapi.NewLimiter(cfg.FinAPIConcurrency) // shared by every finAPI client of the replica
+	access := &finapi.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit}
 
 	ready := &atomic.Bool{}
 	clientToken := &auth.ReuseToken{
@@ -289,10 +290,10 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		Hooks:        m.Hooks(),
 		Audit:        audit,
 	}
-	finapiClients := []*auth.Client{access}
+	finapiClients := []*finapi.Client{access}
 	if cfg.Mode == config.ModeProcess {
 		processCtlURL, _ := config.ParseBaseURL(cfg.ProcessCtlURL)
-		processCtl := &auth.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit}
+		processCtl := &finapi.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit}
 		finapiClients = append(finapiClients, processCtl)
 		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Audit: audit}
 		sessions.NoRenewAhead = true

@@ -2,10 +2,10 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 
 	"github.com/rs/zerolog"
+
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // Audit events: the identity lifecycle, one event each.
@@ -37,30 +37,8 @@ func (a Audit) Record(ctx context.Context, event string, s Session, userID strin
 	if userID != "" {
 		ev = ev.Str("finapi_user", userID)
 	}
-	if id := RequestID(ctx); id != "" {
+	if id := finapi.RequestID(ctx); id != "" {
 		ev = ev.Str("request_id", id)
 	}
 	ev.Msg("audit")
-}
-
-type requestIDKey struct{}
-
-// WithRequestID returns ctx carrying the request id, so that finAPI calls
-// and audit events made for the request name it.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestID returns the request id ctx carries, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-// NewRequestID returns a fresh request id: 32 lowercase hex digits, well
-// within finAPI's 255 characters.
-func NewRequestID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	return hex.EncodeToString(b[:])
 }

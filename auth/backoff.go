@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // Per-session back-off after a failed token fetch: the first failure holds
@@ -74,7 +76,7 @@ func (b *backoffs) failed(id string, err error, now time.Time) error {
 	default:
 		h.wait = max(first, min(sessionBackoffCap, 2*h.wait))
 	}
-	wait := max(h.wait, RetryAfter(err))
+	wait := max(h.wait, finapi.RetryAfter(err))
 	h.until, h.err = now.Add(wait), err
 	b.m[id] = h
 	return withRetryAfter(err, wait, false)
@@ -83,35 +85,26 @@ func (b *backoffs) failed(id string, err error, now time.Time) error {
 // refusedLogin reports a password grant refused with a 400 that is not
 // known to be bad credentials.
 func refusedLogin(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Op == opPasswordGrant && e.Kind == ErrRejected && e.Status == http.StatusBadRequest
+	var e *finapi.Error
+	return errors.As(err, &e) && e.Op == finapi.OpPasswordGrant && e.Kind == finapi.ErrRejected && e.Status == http.StatusBadRequest
 }
 
-// withRetryAfter returns err asking to wait d: a copy of an *Error with
-// RetryAfter d, or err wrapped with d. A replay (an answer from the hold)
-// has no Status or request id: code that branches on a fresh 401 must not
-// act on a replayed one.
+// withRetryAfter returns err asking to wait d: a copy of a *finapi.Error
+// with RetryAfter d, or err wrapped in one (its kind is err itself). A
+// replay (an answer from the hold) has no Status or request id: code that
+// branches on a fresh 401 must not act on a replayed one.
 func withRetryAfter(err error, d time.Duration, replay bool) error {
-	var e *Error
+	var e *finapi.Error
 	if !errors.As(err, &e) {
-		return &heldError{err: err, wait: d}
+		e = &finapi.Error{Op: "token fetch", Kind: err}
+	}
+	if replay {
+		return e.Replayed(d)
 	}
 	c := *e
 	c.RetryAfter = d
-	if replay {
-		c.RequestID, c.Status, c.heldBack = "", 0, true
-	}
 	return &c
 }
-
-// heldError is an error that is not an *Error, replayed during a hold.
-type heldError struct {
-	err  error
-	wait time.Duration
-}
-
-func (e *heldError) Error() string { return e.err.Error() }
-func (e *heldError) Unwrap() error { return e.err }
 
 // succeeded clears the session's hold.
 func (b *backoffs) succeeded(id string) {
@@ -165,7 +158,7 @@ func (h *holding) SessionToken(ctx context.Context, s Session, prev Token) (Toke
 	switch {
 	case err == nil:
 		h.table.succeeded(s.ID)
-	case errors.Is(err, ErrIdentityConflict), errors.Is(err, context.Canceled):
+	case errors.Is(err, finapi.ErrIdentityConflict), errors.Is(err, context.Canceled):
 	default:
 		err = h.table.failed(s.ID, err, h.now())
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // TestBackoffsBounded: a flood of failing sessions never grows the table
@@ -12,7 +14,7 @@ import (
 func TestBackoffsBounded(t *testing.T) {
 	var b backoffs
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	fail := &Error{Op: "create process", Kind: ErrInvalidAnswer, Err: errors.New("nonsense")}
+	fail := &finapi.Error{Op: "create process", Kind: finapi.ErrInvalidAnswer, Err: errors.New("nonsense")}
 	for i := range maxHeldSessions + 5_000 {
 		b.failed(fmt.Sprintf("session-%d", i), fail, now)
 	}
@@ -61,8 +63,8 @@ func TestBackoffsDoubleAndRestart(t *testing.T) {
 	if fmt.Sprint(waits) != fmt.Sprint(want) {
 		t.Errorf("holds %v, want %v", waits, want)
 	}
-	if err := b.held("s", now.Add(-time.Second)); RetryAfter(err) != time.Second || !errors.Is(err, fail) {
-		t.Errorf("held = %v (RetryAfter %v), want the failure with 1s left", err, RetryAfter(err))
+	if err := b.held("s", now.Add(-time.Second)); finapi.RetryAfter(err) != time.Second || !errors.Is(err, fail) {
+		t.Errorf("held = %v (RetryAfter %v), want the failure with 1s left", err, finapi.RetryAfter(err))
 	}
 	b.failed("s", fail, now.Add(time.Hour))
 	if h := b.m["s"]; h.wait != sessionBackoffFirst {
@@ -77,15 +79,15 @@ func TestBackoffsDoubleAndRestart(t *testing.T) {
 func TestBackoffsLongHoldForUnknownLoginRefusal(t *testing.T) {
 	var b backoffs
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	err := b.failed("s", &Error{Op: opPasswordGrant, Kind: ErrRejected, Status: 400, Code: "BAD_REQUEST"}, now)
-	if RetryAfter(err) != refusedLoginHold {
-		t.Errorf("hold = %v, want %v", RetryAfter(err), refusedLoginHold)
+	err := b.failed("s", &finapi.Error{Op: finapi.OpPasswordGrant, Kind: finapi.ErrRejected, Status: 400, Code: "BAD_REQUEST"}, now)
+	if finapi.RetryAfter(err) != refusedLoginHold {
+		t.Errorf("hold = %v, want %v", finapi.RetryAfter(err), refusedLoginHold)
 	}
 	if b.held("s", now.Add(5*time.Minute)) == nil {
 		t.Errorf("not held after 5 minutes")
 	}
-	err = b.failed("t", &Error{Op: "create user", Kind: ErrRejected, Status: 400}, now)
-	if RetryAfter(err) != sessionBackoffFirst {
-		t.Errorf("another refusal holds %v, want %v", RetryAfter(err), sessionBackoffFirst)
+	err = b.failed("t", &finapi.Error{Op: "create user", Kind: finapi.ErrRejected, Status: 400}, now)
+	if finapi.RetryAfter(err) != sessionBackoffFirst {
+		t.Errorf("another refusal holds %v, want %v", finapi.RetryAfter(err), sessionBackoffFirst)
 	}
 }

@@ -9,19 +9,22 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // ClientCredentials is a TokenSource of client tokens (the
 // client_credentials grant). It does not cache; wrap it in a ReuseToken.
 type ClientCredentials struct {
-	Client *Client
+	Client *finapi.Client
 }
 
 var _ TokenSource = ClientCredentials{}
 
 // Token implements TokenSource.
 func (s ClientCredentials) Token(ctx context.Context) (Token, error) {
-	return s.Client.ClientToken(ctx)
+	g, err := s.Client.ClientToken(ctx)
+	return tokenOf(g, ""), err
 }
 
 // ReuseToken caches the token of a TokenSource until shortly before it
@@ -80,7 +83,7 @@ func (r *ReuseToken) Token(ctx context.Context) (Token, error) {
 		}
 		return res.Val.(Token), nil
 	case <-ctx.Done():
-		return Token{}, &Error{Op: "wait for client token", Kind: ErrUnavailable, Err: ctx.Err()}
+		return Token{}, &finapi.Error{Op: "wait for client token", Kind: finapi.ErrUnavailable, Err: ctx.Err()}
 	}
 }
 
@@ -102,7 +105,7 @@ func (r *ReuseToken) With(ctx context.Context, fn func(token string) error) erro
 			return err
 		}
 		err = fn(t.AccessToken)
-		var e *Error
+		var e *finapi.Error
 		if attempt == 0 && errors.As(err, &e) && e.Status == http.StatusUnauthorized {
 			r.Invalidate(t)
 			continue
@@ -125,14 +128,14 @@ func (r *ReuseToken) now() time.Time {
 func (r *ReuseToken) Prove(ctx context.Context, log zerolog.Logger) {
 	wait := time.Second
 	for attempt := 1; ; attempt++ {
-		id := NewRequestID()
-		_, err := r.Token(WithRequestID(ctx, id))
+		id := finapi.NewRequestID()
+		_, err := r.Token(finapi.WithRequestID(ctx, id))
 		if err == nil {
 			log.Info().Str("request_id", id).Msg("client credentials proven: client token obtained")
 			return
 		}
 		ev := log.Warn()
-		if errors.Is(err, ErrClientRejected) {
+		if errors.Is(err, finapi.ErrClientRejected) {
 			ev = log.Error()
 		}
 		ev.Err(err).Str("request_id", id).Int("attempt", attempt).Dur("retry_in", wait).Msg("cannot obtain a client token; not ready")

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/cache"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // DefaultConflictHold is how long a session whose derived identity finAPI
@@ -20,7 +21,7 @@ const DefaultConflictHold = 24 * time.Hour
 const conflictPrefix = "conflict:"
 
 // ConflictGuard is a SessionSource decorator that holds off sessions whose
-// derived identity finAPI refused (ErrIdentityConflict): after one refusal
+// derived identity finAPI refused (finapi.ErrIdentityConflict): after one refusal
 // the session is not tried again for Hold, so that the attempts never add
 // up to finAPI's lock of the user. The marker lives in Markers (the shared
 // token store), so every replica and every restart honours it.
@@ -49,11 +50,11 @@ var _ SessionSource = (*ConflictGuard)(nil)
 func (g *ConflictGuard) SessionToken(ctx context.Context, s Session, prev Token) (Token, error) {
 	now := g.now()
 	if m, ok, err := g.Markers.Get(ctx, conflictPrefix+s.ID); ok && err == nil && now.Before(m.Expiry) {
-		return Token{}, &Error{Op: opPasswordGrant, Kind: ErrIdentityConflict, RetryAfter: m.Expiry.Sub(now),
+		return Token{}, &finapi.Error{Op: finapi.OpPasswordGrant, Kind: finapi.ErrIdentityConflict, RetryAfter: m.Expiry.Sub(now),
 			Err: errors.New("identity refused by finAPI; not retried before the hold ends")}
 	}
 	t, err := g.Source.SessionToken(ctx, s, prev)
-	if errors.Is(err, ErrIdentityConflict) {
+	if errors.Is(err, finapi.ErrIdentityConflict) {
 		return Token{}, g.conflict(ctx, s, err, now)
 	}
 	return t, err

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/finproxy/finproxy/cache"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // saveTimeout bounds storing a token just obtained, independent of what
@@ -56,7 +57,7 @@ func (f *flight) do(ctx context.Context, s Session, stale Token) (Token, error) 
 		}
 		return r.Val.(Token), nil
 	case <-ctx.Done():
-		return Token{}, &Error{Op: "wait for token", Kind: ErrUnavailable, Err: ctx.Err()}
+		return Token{}, &finapi.Error{Op: "wait for token", Kind: finapi.ErrUnavailable, Err: ctx.Err()}
 	}
 }
 
@@ -88,7 +89,7 @@ func (f *flight) fetch(ctx context.Context, s Session, stale Token) (Token, erro
 		case errors.Is(err, cache.ErrLockTimeout):
 			// The holder is slow or gone; its lock expires by itself.
 		default:
-			return Token{}, &Error{Op: "wait for token", Kind: ErrUnavailable, Err: err}
+			return Token{}, &finapi.Error{Op: "wait for token", Kind: finapi.ErrUnavailable, Err: err}
 		}
 	}
 	return f.obtain(ctx, s, stale)

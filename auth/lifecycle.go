@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // Lifecycle carries out the session endpoints: warm-up, logout and
@@ -12,7 +14,7 @@ type Lifecycle struct {
 	// Sessions caches the session tokens. Required.
 	Sessions *Sessions
 	// Client talks to finAPI Access (revoke, delete user). Required.
-	Client *Client
+	Client *finapi.Client
 	// ClientToken supplies the client token for revoking. Required.
 	ClientToken *ReuseToken
 	// Users is true in user mode: deleting a session deletes its finAPI
@@ -41,7 +43,7 @@ func (l *Lifecycle) Logout(ctx context.Context, s Session) error {
 
 // Delete deletes the session's finAPI user with its own token (user mode),
 // revokes what is left and forgets the session. A busy user (a bank
-// connection being updated) is an error of kind ErrBusy and nothing is
+// connection being updated) is an error of kind finapi.ErrBusy and nothing is
 // forgotten.
 func (l *Lifecycle) Delete(ctx context.Context, s Session) error {
 	ctx, cancel := l.detach(ctx)
@@ -57,7 +59,7 @@ func (l *Lifecycle) Delete(ctx context.Context, s Session) error {
 		return err
 	}
 	if err := l.Client.DeleteUser(ctx, t.AccessToken); err != nil {
-		var e *Error
+		var e *finapi.Error
 		if !errors.As(err, &e) || e.Status != 401 {
 			return err
 		}

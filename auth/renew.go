@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // renewer renews tokens ahead of expiry, in the background: a request that
@@ -35,8 +37,8 @@ func (r *renewer) start(ctx context.Context, s Session) {
 	if r.held.held(s.ID, r.now()) != nil {
 		return
 	}
-	id := NewRequestID()
-	r.flight.start(withAhead(WithRequestID(context.WithoutCancel(ctx), id)), s, Token{}, func(fetch func() (Token, error)) (Token, error) {
+	id := finapi.NewRequestID()
+	r.flight.start(withAhead(finapi.WithRequestID(context.WithoutCancel(ctx), id)), s, Token{}, func(fetch func() (Token, error)) (Token, error) {
 		r.active.Add(1)
 		defer r.active.Add(-1)
 		t, err := fetch()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/cache"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -564,7 +565,7 @@ func TestSessionsIdentityConflictHold(t *testing.T) {
 	conflicting.Store(true)
 	src.answer = func(n int, s auth.Session, _ auth.Token) (auth.Token, error) {
 		if s.ID == conflicted.ID && conflicting.Load() {
-			return auth.Token{}, &auth.Error{Op: "password grant", Kind: auth.ErrIdentityConflict, Status: 400, Code: "invalid_grant"}
+			return auth.Token{}, &finapi.Error{Op: "password grant", Kind: finapi.ErrIdentityConflict, Status: 400, Code: "invalid_grant"}
 		}
 		return userToken(fmt.Sprintf("tok-%d", n), clock.Now(), time.Hour), nil
 	}
@@ -578,10 +579,10 @@ func TestSessionsIdentityConflictHold(t *testing.T) {
 
 	checkConflict := func(step string, err error, wantRetry time.Duration) {
 		t.Helper()
-		if !errors.Is(err, auth.ErrIdentityConflict) {
+		if !errors.Is(err, finapi.ErrIdentityConflict) {
 			t.Errorf("%s: err = %v, want ErrIdentityConflict", step, err)
 		}
-		if got := auth.RetryAfter(err); got != wantRetry {
+		if got := finapi.RetryAfter(err); got != wantRetry {
 			t.Errorf("%s: RetryAfter = %v, want %v", step, got, wantRetry)
 		}
 	}
@@ -603,8 +604,8 @@ func TestSessionsIdentityConflictHold(t *testing.T) {
 				r = other
 			}
 			_, err := r.Token(ctx, conflicted)
-			if !errors.Is(err, auth.ErrIdentityConflict) || auth.RetryAfter(err) != hold-time.Minute {
-				t.Errorf("Token within the hold: %v (RetryAfter %v), want ErrIdentityConflict, %v", err, auth.RetryAfter(err), hold-time.Minute)
+			if !errors.Is(err, finapi.ErrIdentityConflict) || finapi.RetryAfter(err) != hold-time.Minute {
+				t.Errorf("Token within the hold: %v (RetryAfter %v), want ErrIdentityConflict, %v", err, finapi.RetryAfter(err), hold-time.Minute)
 			}
 		})
 	}
@@ -666,33 +667,33 @@ func TestSessionsBackOffAfterFailure(t *testing.T) {
 	failing.Store(true)
 	src.answer = func(n int, _ auth.Session, _ auth.Token) (auth.Token, error) {
 		if failing.Load() {
-			return auth.Token{}, &auth.Error{Op: "create process", Kind: auth.ErrInvalidAnswer, Status: 201, Err: fail}
+			return auth.Token{}, &finapi.Error{Op: "create process", Kind: finapi.ErrInvalidAnswer, Status: 201, Err: fail}
 		}
 		return userToken(fmt.Sprintf("tok-%d", n), clock.Now(), time.Hour), nil
 	}
 	c := newSessions(src, clock, &counters{})
 	ctx := context.Background()
 	s := testSession(t, "session-source-error")
-	if _, err := c.Token(ctx, s); !errors.Is(err, auth.ErrInvalidAnswer) || auth.RetryAfter(err) != time.Second {
-		t.Fatalf("Token = %v (RetryAfter %v), want the source's error with a 1s hold", err, auth.RetryAfter(err))
+	if _, err := c.Token(ctx, s); !errors.Is(err, finapi.ErrInvalidAnswer) || finapi.RetryAfter(err) != time.Second {
+		t.Fatalf("Token = %v (RetryAfter %v), want the source's error with a 1s hold", err, finapi.RetryAfter(err))
 	}
 	for range 20 {
 		_, err := c.Token(ctx, s)
-		if !errors.Is(err, auth.ErrInvalidAnswer) || !errors.Is(err, fail) || auth.RetryAfter(err) <= 0 {
-			t.Fatalf("Token within the hold = %v (RetryAfter %v), want the same error", err, auth.RetryAfter(err))
+		if !errors.Is(err, finapi.ErrInvalidAnswer) || !errors.Is(err, fail) || finapi.RetryAfter(err) <= 0 {
+			t.Fatalf("Token within the hold = %v (RetryAfter %v), want the same error", err, finapi.RetryAfter(err))
 		}
 	}
 	if n := src.calls(); n != 1 {
 		t.Errorf("source called %d times by 21 requests within the hold, want 1", n)
 	}
 	// Another session is not held.
-	if _, err := c.Token(ctx, testSession(t, "another-session")); src.calls() != 2 || !errors.Is(err, auth.ErrInvalidAnswer) {
+	if _, err := c.Token(ctx, testSession(t, "another-session")); src.calls() != 2 || !errors.Is(err, finapi.ErrInvalidAnswer) {
 		t.Errorf("another session: %v after %d calls; want its own attempt", err, src.calls())
 	}
 
 	clock.Advance(time.Second)
-	if _, err := c.Token(ctx, s); auth.RetryAfter(err) != 2*time.Second || src.calls() != 3 {
-		t.Errorf("second failure: %v (RetryAfter %v) after %d calls; want a 2s hold", err, auth.RetryAfter(err), src.calls())
+	if _, err := c.Token(ctx, s); finapi.RetryAfter(err) != 2*time.Second || src.calls() != 3 {
+		t.Errorf("second failure: %v (RetryAfter %v) after %d calls; want a 2s hold", err, finapi.RetryAfter(err), src.calls())
 	}
 	failing.Store(false)
 	clock.Advance(2 * time.Second)
@@ -716,7 +717,7 @@ func TestSessionsWaiterGivesUp(t *testing.T) {
 	}()
 	waitCalled(t, src, 1)
 	cancel()
-	if err := <-done; !errors.Is(err, auth.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+	if err := <-done; !errors.Is(err, finapi.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("Token with a cancelled context = %v, want ErrUnavailable wrapping context.Canceled", err)
 	}
 

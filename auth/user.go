@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // UserLogin is the SessionSource of user mode: it creates the session's
@@ -11,7 +13,7 @@ import (
 // with the refresh_token grant when it can.
 type UserLogin struct {
 	// Client talks to finAPI Access. Required.
-	Client *Client
+	Client *finapi.Client
 	// ClientToken supplies the client token for creating users. Required.
 	ClientToken *ReuseToken
 	// Audit records user creations. Optional.
@@ -27,15 +29,15 @@ var _ SessionSource = (*UserLogin)(nil)
 // answer without one keeps the refresh token held.
 func (u *UserLogin) SessionToken(ctx context.Context, s Session, prev Token) (Token, error) {
 	if prev.RefreshToken != "" {
-		t, err := u.Client.RefreshToken(ctx, prev.RefreshToken)
+		g, err := u.Client.RefreshToken(ctx, prev.RefreshToken)
 		if err == nil {
-			t.UserID = s.UserID()
+			t := tokenOf(g, s.UserID())
 			if t.RefreshToken == "" {
 				t.RefreshToken = prev.RefreshToken
 			}
 			return t, nil
 		}
-		if !errors.Is(err, ErrRejected) {
+		if !errors.Is(err, finapi.ErrRejected) {
 			return Token{}, err
 		}
 	}
@@ -57,7 +59,7 @@ func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, er
 		}
 	}
 	t, err := u.passwordToken(ctx, id, password)
-	if !errors.Is(err, ErrBadCredentials) {
+	if !errors.Is(err, finapi.ErrBadCredentials) {
 		return t, err
 	}
 	if known {
@@ -69,12 +71,12 @@ func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, er
 		}
 		if created {
 			u.Audit.Record(ctx, EventUserCreated, s, id)
-			if t, err = u.passwordToken(ctx, id, password); !errors.Is(err, ErrBadCredentials) {
+			if t, err = u.passwordToken(ctx, id, password); !errors.Is(err, finapi.ErrBadCredentials) {
 				return t, err
 			}
 		}
 	}
-	return Token{}, &Error{Op: "password grant", Kind: ErrIdentityConflict, Status: http.StatusBadRequest, Code: codeOf(err)}
+	return Token{}, &finapi.Error{Op: "password grant", Kind: finapi.ErrIdentityConflict, Status: http.StatusBadRequest, Code: codeOf(err)}
 }
 
 // createUser creates the user with the cached client token, fetching a new
@@ -93,21 +95,29 @@ func (u *UserLogin) createUser(ctx context.Context, id, password string) (create
 // with the client token, and the grant tried again. Clients with
 // auto-verification (finAPI's default) never pay for the extra call.
 func (u *UserLogin) passwordToken(ctx context.Context, id, password string) (Token, error) {
-	t, err := u.Client.PasswordToken(ctx, id, password)
-	var e *Error
-	if !errors.As(err, &e) || e.Status != http.StatusForbidden {
-		return t, err
+	g, err := u.Client.PasswordToken(ctx, id, password)
+	var e *finapi.Error
+	if errors.As(err, &e) && e.Status == http.StatusForbidden {
+		if verr := u.ClientToken.With(ctx, func(token string) error {
+			return u.Client.VerifyUser(ctx, token, id)
+		}); verr != nil {
+			return Token{}, verr
+		}
+		g, err = u.Client.PasswordToken(ctx, id, password)
 	}
-	if verr := u.ClientToken.With(ctx, func(token string) error {
-		return u.Client.VerifyUser(ctx, token, id)
-	}); verr != nil {
-		return Token{}, verr
+	if err != nil {
+		return Token{}, err
 	}
-	return u.Client.PasswordToken(ctx, id, password)
+	return tokenOf(g, id), nil
+}
+
+// tokenOf is the Token of what finAPI's token endpoint handed out.
+func tokenOf(g finapi.Grant, userID string) Token {
+	return Token{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, Issued: g.Issued, Expiry: g.Expiry, UserID: userID}
 }
 
 func codeOf(err error) string {
-	var e *Error
+	var e *finapi.Error
 	if errors.As(err, &e) {
 		return e.Code
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // fakeFinAPI is a small finAPI Access: the token endpoint (client
@@ -201,7 +202,7 @@ func TestUserLogin(t *testing.T) {
 			setup: func(f *fakeFinAPI) {
 				f.passwordAnswer = func(w http.ResponseWriter) { writeJSON(w, 403, finAPIError("FORBIDDEN", "not allowed")) }
 			},
-			wantErr: auth.ErrRejected,
+			wantErr: finapi.ErrRejected,
 			want:    counts{create: 1, password: 2, client: 1, verify: 1},
 		},
 		{
@@ -211,7 +212,7 @@ func TestUserLogin(t *testing.T) {
 					writeJSON(w, 400, finAPIError("BAD_REQUEST", "Missing parameter 'username'"))
 				}
 			},
-			wantErr: auth.ErrRejected,
+			wantErr: finapi.ErrRejected,
 			want:    counts{create: 1, password: 1, client: 1},
 		},
 		{
@@ -219,7 +220,7 @@ func TestUserLogin(t *testing.T) {
 			setup: func(f *fakeFinAPI) {
 				f.passwordAnswer = func(w http.ResponseWriter) { writeJSON(w, 400, finAPIError("BAD_REQUEST", "Bad user credentials")) }
 			},
-			wantErr: auth.ErrIdentityConflict,
+			wantErr: finapi.ErrIdentityConflict,
 			want:    counts{create: 1, password: 1, client: 1},
 		},
 		{
@@ -239,20 +240,20 @@ func TestUserLogin(t *testing.T) {
 			name:    "refresh during an outage: no password grant",
 			setup:   func(f *fakeFinAPI) { f.users[id] = pw; f.refreshDown = true },
 			prev:    auth.Token{AccessToken: "old", RefreshToken: "any", UserID: id},
-			wantErr: auth.ErrUnavailable,
+			wantErr: finapi.ErrUnavailable,
 			want:    counts{refresh: 3},
 		},
 		{
 			name:    "user exists with another password: one password grant, conflict",
 			setup:   func(f *fakeFinAPI) { f.users[id] = "another-password" },
-			wantErr: auth.ErrIdentityConflict,
+			wantErr: finapi.ErrIdentityConflict,
 			want:    counts{create: 1, password: 1, client: 1},
 		},
 		{
 			name:    "refresh and password refused: one password grant, conflict",
 			setup:   func(f *fakeFinAPI) { f.users[id] = "another-password" },
 			prev:    auth.Token{AccessToken: "old", RefreshToken: "revoked-refresh", UserID: id},
-			wantErr: auth.ErrIdentityConflict,
+			wantErr: finapi.ErrIdentityConflict,
 			want:    counts{refresh: 1, password: 1, create: 1, client: 1},
 		},
 		{
@@ -264,7 +265,7 @@ func TestUserLogin(t *testing.T) {
 		{
 			name:    "locked user: conflict",
 			setup:   func(f *fakeFinAPI) { f.users[id] = pw; f.locked[id] = true },
-			wantErr: auth.ErrIdentityConflict,
+			wantErr: finapi.ErrIdentityConflict,
 			want:    counts{create: 1, password: 1, client: 1},
 		},
 		{
@@ -276,7 +277,7 @@ func TestUserLogin(t *testing.T) {
 		{
 			name:    "client token refused twice on create: error",
 			setup:   func(f *fakeFinAPI) { f.refuseCreates = 2 },
-			wantErr: auth.ErrRejected,
+			wantErr: finapi.ErrRejected,
 			want:    counts{create: 2, client: 2},
 		},
 	}
@@ -319,7 +320,7 @@ func TestUserLogin(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("finAPI saw %+v, want %+v", got, tt.want)
 			}
-			if f.count("password") > 1 && errors.Is(err, auth.ErrIdentityConflict) {
+			if f.count("password") > 1 && errors.Is(err, finapi.ErrIdentityConflict) {
 				t.Errorf("%d password grants before a conflict, want at most 1", f.count("password"))
 			}
 			checkNoSecrets(t, err)

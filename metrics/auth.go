@@ -19,7 +19,7 @@ var (
 	rateLimitKinds = []string{"session", "ip", "new_session", "new_session_ip"}
 )
 
-// finapiOps maps the ops auth.Client reports to the op label; any other op
+// finapiOps maps the ops finapi.Client reports to the op label; any other op
 // is "other".
 var finapiOps = map[string]string{
 	"client_credentials grant": "client_credentials_grant",
@@ -66,7 +66,7 @@ func (m *Metrics) Hooks() auth.Hooks {
 }
 
 // ObserveFinAPI records one call of finproxy to finAPI, retries included
-// (auth.Client.Observe). Token endpoint calls also count in
+// (finapi.Client.Observe). Token endpoint calls also count in
 // finproxy_token_requests_total; a process counts once there, on its
 // exchange, or on its creation only when that fails (no exchange follows).
 // A user finAPI created counts in finproxy_users_created_total; "create

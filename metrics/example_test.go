@@ -17,7 +17,7 @@ import (
 func Example() {
 	m := metrics.New()
 	// proxy.Config{Observer: m}, auth.Sessions{Hooks: m.Hooks()},
-	// auth.Client{Observe: m.ObserveFinAPI}, m.SetSessions(store.Len),
+	// finapi.Client{Observe: m.ObserveFinAPI}, m.SetSessions(store.Len),
 	// admin.Config{Metrics: m.Handler()}.
 	m.Request("/", http.MethodGet, http.StatusOK, 42*time.Millisecond)
 	m.ObserveFinAPI("client_credentials grant", nil, 80*time.Millisecond)

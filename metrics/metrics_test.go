@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/finapi"
 	"github.com/finproxy/finproxy/metrics"
 	"github.com/finproxy/finproxy/proxy"
 )
@@ -394,7 +395,7 @@ func TestHooks(t *testing.T) {
 	h.Waiting(1)
 	h.Waiting(1)
 	h.Waiting(-1)
-	h.Conflict(ctx, s, auth.ErrIdentityConflict)
+	h.Conflict(ctx, s, finapi.ErrIdentityConflict)
 
 	fams := scrape(t, m)
 	for _, c := range []struct {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // ReasonHeader carries finproxy's own machine-readable reason for an error
@@ -60,14 +60,14 @@ var table = []struct {
 	{errRateLimited, problem{429, "BAD_REQUEST", "rate_limited", "Too many requests; slow down"}},
 	{errUpstreamTimeout, problem{504, "UNEXPECTED_ERROR", "upstream_timeout", "finAPI did not answer in time"}},
 	{errUpstreamDown, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
-	{auth.ErrProcessExpired, problem{401, "UNAUTHORIZED_ACCESS", "process_expired", "The process has expired; the next request starts a new one"}},
-	{auth.ErrIdentityConflict, problem{502, "UNEXPECTED_ERROR", "identity_conflict", "finAPI refuses this session's user; an operator must resolve it"}},
-	{auth.ErrClientRejected, problem{502, "UNEXPECTED_ERROR", "token_refused", "finAPI refused finproxy's client credentials"}},
-	{auth.ErrBusy, problem{423, "LOCKED", "user_busy", "The finAPI user cannot be deleted while a bank connection is busy; try again later"}},
-	{auth.ErrUnavailable, problem{503, "UNEXPECTED_ERROR", "token_unavailable", "finAPI tokens cannot be had right now; try again later"}},
-	{auth.ErrUnreachable, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
-	{auth.ErrInvalidAnswer, problem{502, "UNEXPECTED_ERROR", "upstream_invalid", "finAPI answered something finproxy cannot use (no or an invalid token)"}},
-	{auth.ErrRejected, problem{502, "UNEXPECTED_ERROR", "token_refused", "finAPI refused to issue a token"}},
+	{finapi.ErrProcessExpired, problem{401, "UNAUTHORIZED_ACCESS", "process_expired", "The process has expired; the next request starts a new one"}},
+	{finapi.ErrIdentityConflict, problem{502, "UNEXPECTED_ERROR", "identity_conflict", "finAPI refuses this session's user; an operator must resolve it"}},
+	{finapi.ErrClientRejected, problem{502, "UNEXPECTED_ERROR", "token_refused", "finAPI refused finproxy's client credentials"}},
+	{finapi.ErrBusy, problem{423, "LOCKED", "user_busy", "The finAPI user cannot be deleted while a bank connection is busy; try again later"}},
+	{finapi.ErrUnavailable, problem{503, "UNEXPECTED_ERROR", "token_unavailable", "finAPI tokens cannot be had right now; try again later"}},
+	{finapi.ErrUnreachable, problem{502, "UNEXPECTED_ERROR", "upstream_unavailable", "finAPI is unreachable"}},
+	{finapi.ErrInvalidAnswer, problem{502, "UNEXPECTED_ERROR", "upstream_invalid", "finAPI answered something finproxy cannot use (no or an invalid token)"}},
+	{finapi.ErrRejected, problem{502, "UNEXPECTED_ERROR", "token_refused", "finAPI refused to issue a token"}},
 }
 
 var internalProblem = problem{500, "UNEXPECTED_ERROR", "internal", "Internal error"}
@@ -122,7 +122,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) problem {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set(ReasonHeader, p.reason)
 	h.Set("Cache-Control", "no-store")
-	ra := auth.RetryAfter(err)
+	ra := finapi.RetryAfter(err)
 	var rl *rateLimitedError
 	if errors.As(err, &rl) {
 		ra = rl.wait

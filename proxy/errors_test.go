@@ -16,7 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // finAPICodes is finAPI's ErrorCode enum (finapi-access-v1-openapi.yaml).
@@ -146,19 +146,19 @@ func TestWriteError(t *testing.T) {
 		{"body too large", errBodyTooLarge, 413, "BAD_REQUEST", "body_too_large", ""},
 		{"upstream timeout", errors.Join(errUpstreamTimeout, context.DeadlineExceeded), 504, "UNEXPECTED_ERROR", "upstream_timeout", ""},
 		{"upstream down", errors.Join(errUpstreamDown, errors.New("connection refused")), 502, "UNEXPECTED_ERROR", "upstream_unavailable", ""},
-		{"process expired", auth.ErrProcessExpired, 401, "UNAUTHORIZED_ACCESS", "process_expired", ""},
+		{"process expired", finapi.ErrProcessExpired, 401, "UNAUTHORIZED_ACCESS", "process_expired", ""},
 		{
 			"identity conflict with back-off",
-			&auth.Error{Op: "password grant", Kind: auth.ErrIdentityConflict, Status: 400, RetryAfter: 5 * time.Minute},
+			&finapi.Error{Op: "password grant", Kind: finapi.ErrIdentityConflict, Status: 400, RetryAfter: 5 * time.Minute},
 			502, "UNEXPECTED_ERROR", "identity_conflict", "300",
 		},
-		{"client credentials refused", &auth.Error{Op: "client_credentials grant", Kind: auth.ErrClientRejected, Status: 401, Code: "invalid_client"}, 502, "UNEXPECTED_ERROR", "token_refused", ""},
-		{"user busy", &auth.Error{Op: "delete user", Kind: auth.ErrBusy, Status: 423}, 423, "LOCKED", "user_busy", ""},
-		{"tokens unavailable with back-off", &auth.Error{Op: "password grant", Kind: auth.ErrUnavailable, Status: 503, RetryAfter: 2500 * time.Millisecond}, 503, "UNEXPECTED_ERROR", "token_unavailable", "3"},
-		{"tokens unavailable without back-off", &auth.Error{Op: "wait for token", Kind: auth.ErrUnavailable, Err: context.Canceled}, 503, "UNEXPECTED_ERROR", "token_unavailable", "1"},
-		{"bare unavailable", auth.ErrUnavailable, 503, "UNEXPECTED_ERROR", "token_unavailable", "1"},
-		{"token service unreachable", &auth.Error{Op: "password grant", Kind: auth.ErrUnreachable, Err: errors.New("dial tcp: refused"), RetryAfter: time.Second}, 502, "UNEXPECTED_ERROR", "upstream_unavailable", "1"},
-		{"token refused", &auth.Error{Op: "create user", Kind: auth.ErrRejected, Status: 422}, 502, "UNEXPECTED_ERROR", "token_refused", ""},
+		{"client credentials refused", &finapi.Error{Op: "client_credentials grant", Kind: finapi.ErrClientRejected, Status: 401, Code: "invalid_client"}, 502, "UNEXPECTED_ERROR", "token_refused", ""},
+		{"user busy", &finapi.Error{Op: "delete user", Kind: finapi.ErrBusy, Status: 423}, 423, "LOCKED", "user_busy", ""},
+		{"tokens unavailable with back-off", &finapi.Error{Op: "password grant", Kind: finapi.ErrUnavailable, Status: 503, RetryAfter: 2500 * time.Millisecond}, 503, "UNEXPECTED_ERROR", "token_unavailable", "3"},
+		{"tokens unavailable without back-off", &finapi.Error{Op: "wait for token", Kind: finapi.ErrUnavailable, Err: context.Canceled}, 503, "UNEXPECTED_ERROR", "token_unavailable", "1"},
+		{"bare unavailable", finapi.ErrUnavailable, 503, "UNEXPECTED_ERROR", "token_unavailable", "1"},
+		{"token service unreachable", &finapi.Error{Op: "password grant", Kind: finapi.ErrUnreachable, Err: errors.New("dial tcp: refused"), RetryAfter: time.Second}, 502, "UNEXPECTED_ERROR", "upstream_unavailable", "1"},
+		{"token refused", &finapi.Error{Op: "create user", Kind: finapi.ErrRejected, Status: 422}, 502, "UNEXPECTED_ERROR", "token_refused", ""},
 		{"echo 404", echo.NewHTTPError(http.StatusNotFound), 404, "UNKNOWN_ENTITY", "no_route", ""},
 		{"echo 405", echo.ErrMethodNotAllowed, 405, "METHOD_NOT_ALLOWED", "method_not_allowed", ""},
 		{"echo 413", echo.NewHTTPError(http.StatusRequestEntityTooLarge), 413, "BAD_REQUEST", "body_too_large", ""},

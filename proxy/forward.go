@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // Tokens gives sessions their finAPI tokens (auth.Sessions).
@@ -138,7 +139,7 @@ func (f *forwarder) roundTrip(req *http.Request) (*http.Response, error) {
 	if f.processes {
 		drain(resp)
 		_ = f.tokens.Invalidate(ctx, st.session, st.token)
-		return nil, auth.ErrProcessExpired
+		return nil, finapi.ErrProcessExpired
 	}
 	if st.token.After401 && time.Since(st.token.Issued) < renewCooldown {
 		return resp, nil // renewed after a 401 moments ago: again would not help
@@ -192,7 +193,7 @@ func (f *forwarder) modifyResponse(resp *http.Response) error {
 func (f *forwarder) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateOf(r)
 	st.err = err
-	var ae *auth.Error
+	var ae *finapi.Error
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The caller went away; nobody reads an answer.
@@ -202,7 +203,7 @@ func (f *forwarder) errorHandler(w http.ResponseWriter, r *http.Request, err err
 		err = errBodyTooLarge
 	case isBodyTimeout(err):
 		err = errBodyTimeout
-	case errors.Is(err, auth.ErrProcessExpired), errors.As(err, &ae), isTimeout(err):
+	case errors.Is(err, finapi.ErrProcessExpired), errors.As(err, &ae), isTimeout(err):
 		// classify knows these.
 	default:
 		err = errors.Join(errUpstreamDown, err)

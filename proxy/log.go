@@ -6,7 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // RequestIDHeader carries the request id, kept from the caller or
@@ -109,5 +109,5 @@ func requestID(in string) string {
 			return in
 		}
 	}
-	return auth.NewRequestID()
+	return finapi.NewRequestID()
 }

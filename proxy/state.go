@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // state is what finproxy learns about one request on its way through the
@@ -37,7 +38,7 @@ type stateKey struct{}
 // withState returns r with st in its context, and st's request id for
 // finAPI calls and audit events made on its behalf.
 func withState(r *http.Request, st *state) *http.Request {
-	ctx := auth.WithRequestID(context.WithValue(r.Context(), stateKey{}, st), st.requestID)
+	ctx := finapi.WithRequestID(context.WithValue(r.Context(), stateKey{}, st), st.requestID)
 	return r.WithContext(ctx)
 }
 

@@ -1,4 +1,4 @@
-package auth
+package finapi
 
 import (
 	"errors"
@@ -58,7 +58,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := "auth: " + e.Op + ": " + e.Kind.Error()
+	s := "finapi: " + e.Op + ": " + e.Kind.Error()
 	if e.Status != 0 {
 		s += fmt.Sprintf(" (HTTP %d", e.Status)
 		if e.Code != "" {
@@ -90,13 +90,18 @@ func (e *Error) Unwrap() []error {
 
 // RetryAfter returns how long err asks the caller to wait, or 0.
 func RetryAfter(err error) time.Duration {
-	var h *heldError
-	if errors.As(err, &h) {
-		return h.wait
-	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.RetryAfter
 	}
 	return 0
+}
+
+// Replayed is a copy of e asking to wait d, as answered again from a
+// hold instead of a new call: without the status (code that branches on a
+// fresh 401 must not act on a replayed one) and the request id, and not
+// reported as a call.
+func (e Error) Replayed(d time.Duration) *Error {
+	e.RetryAfter, e.Status, e.RequestID, e.heldBack = d, 0, "", true
+	return &e
 }

@@ -1,4 +1,4 @@
-package auth_test
+package finapi_test
 
 import (
 	"context"
@@ -6,12 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/finapi"
 )
 
 // TestOneUsersFailureBacksOffNothing: a 5xx or 429 on deleting a user or
@@ -34,12 +33,12 @@ func TestOneUsersFailureBacksOffNothing(t *testing.T) {
 	defer srv.Close()
 	c := newClient(t, srv.URL, newClock(), &sleeps{})
 	ctx := context.Background()
-	if err := c.DeleteUser(ctx, "user-token"); !errors.Is(err, auth.ErrUnavailable) {
+	if err := c.DeleteUser(ctx, "user-token"); !errors.Is(err, finapi.ErrUnavailable) {
 		t.Fatalf("DeleteUser = %v, want ErrUnavailable", err)
 	}
 	err := c.Revoke(ctx, "client-token", "t", "")
-	if !errors.Is(err, auth.ErrUnavailable) || auth.RetryAfter(err) != 2*time.Minute {
-		t.Errorf("Revoke = %v (RetryAfter %v), want ErrUnavailable with finAPI's 2m", err, auth.RetryAfter(err))
+	if !errors.Is(err, finapi.ErrUnavailable) || finapi.RetryAfter(err) != 2*time.Minute {
+		t.Errorf("Revoke = %v (RetryAfter %v), want ErrUnavailable with finAPI's 2m", err, finapi.RetryAfter(err))
 	}
 	for range 3 {
 		if _, err := c.PasswordToken(ctx, "fp-u", testPassword); err != nil {
@@ -50,7 +49,7 @@ func TestOneUsersFailureBacksOffNothing(t *testing.T) {
 		t.Errorf("%d grants reached finAPI, want 3", grants.Load())
 	}
 	// A user's own call is never held back either.
-	if err := c.DeleteUser(ctx, "user-token"); errors.Is(err, auth.ErrUnavailable) && strings.Contains(err.Error(), "backing off") {
+	if err := c.DeleteUser(ctx, "user-token"); errors.Is(err, finapi.ErrUnavailable) && strings.Contains(err.Error(), "backing off") {
 		t.Errorf("a second delete was held back: %v", err)
 	}
 }
@@ -75,16 +74,16 @@ func TestRefusedCredentialsBackOffGrows(t *testing.T) {
 	var waits []time.Duration
 	for range 4 {
 		_, err := c.ClientToken(ctx)
-		if !errors.Is(err, auth.ErrClientRejected) {
+		if !errors.Is(err, finapi.ErrClientRejected) {
 			t.Fatalf("err = %v, want ErrClientRejected", err)
 		}
-		waits = append(waits, auth.RetryAfter(err))
+		waits = append(waits, finapi.RetryAfter(err))
 		for range 10 { // within the back-off: no call
-			if _, err := c.ClientToken(ctx); !errors.Is(err, auth.ErrClientRejected) {
+			if _, err := c.ClientToken(ctx); !errors.Is(err, finapi.ErrClientRejected) {
 				t.Fatalf("within the back-off: %v, want the same refusal", err)
 			}
 		}
-		clock.Set(clock.Now().Add(auth.RetryAfter(err)))
+		clock.Set(clock.Now().Add(finapi.RetryAfter(err)))
 	}
 	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}; !equalDurations(waits, want) {
 		t.Errorf("back-offs %v, want %v", waits, want)
@@ -92,7 +91,7 @@ func TestRefusedCredentialsBackOffGrows(t *testing.T) {
 	if calls.Load() != 4 {
 		t.Errorf("%d calls reached finAPI for 44 attempts, want 4", calls.Load())
 	}
-	if err := c.CredentialsRefused(); !errors.Is(err, auth.ErrClientRejected) {
+	if err := c.CredentialsRefused(); !errors.Is(err, finapi.ErrClientRejected) {
 		t.Errorf("CredentialsRefused = %v", err)
 	}
 	accept.Store(true)
@@ -126,34 +125,7 @@ func TestNonFinAPIRefusalIsNonsense(t *testing.T) {
 	}))
 	defer srv.Close()
 	_, err := newClient(t, srv.URL, newClock(), &sleeps{}).PasswordToken(context.Background(), "fp-u", testPassword)
-	if !errors.Is(err, auth.ErrInvalidAnswer) {
+	if !errors.Is(err, finapi.ErrInvalidAnswer) {
 		t.Errorf("err = %v, want ErrInvalidAnswer", err)
 	}
-}
-
-// TestSessionHoldIsRaceFree reads and writes one session's hold from many
-// goroutines (run with -race).
-func TestSessionHoldIsRaceFree(t *testing.T) {
-	clock := newClock()
-	src := newSource(clock)
-	src.answer = func(int, auth.Session, auth.Token) (auth.Token, error) {
-		return auth.Token{}, &auth.Error{Op: "create process", Kind: auth.ErrInvalidAnswer, Err: errors.New("nonsense")}
-	}
-	c := newSessions(src, clock, &counters{})
-	s := testSession(t, "session-race")
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 20 {
-				_, err := c.Token(context.Background(), s)
-				if auth.RetryAfter(err) <= 0 {
-					t.Errorf("no Retry-After: %v", err)
-				}
-				clock.Advance(100 * time.Millisecond)
-			}
-		}()
-	}
-	wg.Wait()
 }

@@ -1,4 +1,11 @@
-package auth
+// Package finapi is finproxy's HTTP client of finAPI: the OAuth token
+// endpoint, the user operations done with the client token, and the
+// Process Controller. It retries what may be retried, backs off per
+// endpoint class after failures (so that a failing endpoint is not asked
+// by every request, and one user's failure stops nobody else), bounds its
+// concurrency (Limiter), sends every call with an X-Request-Id, and
+// classifies every answer into one kind of Error that callers branch on.
+package finapi
 
 import (
 	"bytes"
@@ -12,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,9 +36,10 @@ const (
 	maxErrorBytes = 64 << 10
 )
 
-// Ops that the client's classification branches on.
+// Ops that the client's classification branches on. OpPasswordGrant is
+// also the op of a session's identity conflict (auth).
 const (
-	opPasswordGrant = "password grant"
+	OpPasswordGrant = "password grant"
 	opCreateProcess = "create process"
 )
 
@@ -62,7 +69,7 @@ type Client struct {
 	// HTTPClient sends the requests. If nil, http.DefaultClient is used.
 	HTTPClient *http.Client
 	// Now is the clock. If nil, time.Now is used.
-	Now Clock
+	Now func() time.Time
 	// Sleep waits d or until ctx ends. If nil, a timer is used.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Observe, if not nil, is told of every call to finAPI: the op, its
@@ -91,7 +98,7 @@ const (
 // classOf maps an op to its class.
 func classOf(op string) class {
 	switch op {
-	case "client_credentials grant", opPasswordGrant, "refresh_token grant":
+	case "client_credentials grant", OpPasswordGrant, "refresh_token grant":
 		return classToken
 	case "create user", "verify user":
 		return classUser
@@ -123,6 +130,17 @@ type apiError struct {
 	OAuthDescriptionCamel string `json:"errorDescription"`
 }
 
+// A Grant is what the token endpoint handed out.
+type Grant struct {
+	AccessToken string
+	// RefreshToken is set for the password grant only (finAPI's
+	// AccessToken: "Only set in case of grant_type='password'").
+	RefreshToken string
+	// Issued is when the grant was asked for; Expiry is when the access
+	// token expires, zero for never (expires_in 0).
+	Issued, Expiry time.Time
+}
+
 // accessToken is finAPI's AccessToken.
 type accessToken struct {
 	AccessToken  string `json:"access_token"`
@@ -132,27 +150,25 @@ type accessToken struct {
 }
 
 // ClientToken obtains a client token with the client_credentials grant.
-func (c *Client) ClientToken(ctx context.Context) (Token, error) {
+func (c *Client) ClientToken(ctx context.Context) (Grant, error) {
 	return c.grant(ctx, "client_credentials grant", url.Values{"grant_type": {"client_credentials"}})
 }
 
 // PasswordToken obtains a user token with the password grant.
-func (c *Client) PasswordToken(ctx context.Context, userID, password string) (Token, error) {
-	t, err := c.grant(ctx, opPasswordGrant, url.Values{
+func (c *Client) PasswordToken(ctx context.Context, userID, password string) (Grant, error) {
+	return c.grant(ctx, OpPasswordGrant, url.Values{
 		"grant_type": {"password"}, "username": {userID}, "password": {password},
 	})
-	t.UserID = userID
-	return t, err
 }
 
 // RefreshToken renews a user token with the refresh_token grant.
-func (c *Client) RefreshToken(ctx context.Context, refresh string) (Token, error) {
+func (c *Client) RefreshToken(ctx context.Context, refresh string) (Grant, error) {
 	return c.grant(ctx, "refresh_token grant", url.Values{
 		"grant_type": {"refresh_token"}, "refresh_token": {refresh},
 	})
 }
 
-func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Token, err error) {
+func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Grant, err error) {
 	defer c.observe(op, c.now(), &err)
 	form.Set("client_id", c.ClientID)
 	form.Set("client_secret", c.ClientSecret)
@@ -160,21 +176,21 @@ func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Token
 	issued := c.now()
 	resp, err := c.do(ctx, op, c.request(http.MethodPost, "/api/v2/oauth/token", formType, []byte(body), ""))
 	if err != nil {
-		return Token{}, err
+		return Grant{}, err
 	}
 	if resp.status/100 != 2 {
-		return Token{}, c.refusal(op, resp)
+		return Grant{}, c.refusal(op, resp)
 	}
 	var at accessToken
 	switch err := json.Unmarshal(resp.body, &at); {
 	case err != nil:
-		return Token{}, resp.invalid(op, "token answer is not an AccessToken")
+		return Grant{}, resp.invalid(op, "token answer is not an AccessToken")
 	case at.AccessToken == "":
-		return Token{}, resp.invalid(op, "token answer has no access_token")
+		return Grant{}, resp.invalid(op, "token answer has no access_token")
 	case at.ExpiresIn < 0:
-		return Token{}, resp.invalid(op, "token answer has a negative expires_in")
+		return Grant{}, resp.invalid(op, "token answer has a negative expires_in")
 	}
-	t := Token{AccessToken: at.AccessToken, RefreshToken: at.RefreshToken, Issued: issued}
+	t := Grant{AccessToken: at.AccessToken, RefreshToken: at.RefreshToken, Issued: issued}
 	if at.ExpiresIn > 0 { // expires_in 0: the token does not expire
 		t.Expiry = issued.Add(time.Duration(at.ExpiresIn) * time.Second)
 	}
@@ -293,7 +309,7 @@ func (c *Client) refusal(op string, r *response) error {
 		e.Kind = ErrClientRejected
 		e.RetryAfter = c.failed(classOf(op), e, 0)
 		c.refused.Store(e)
-	case op == opPasswordGrant && r.badCredentials():
+	case op == OpPasswordGrant && r.badCredentials():
 		e.Kind = ErrBadCredentials
 	case r.status == http.StatusLocked && op == "delete user":
 		e.Kind = ErrBusy
@@ -474,30 +490,6 @@ func (c *Client) send(req *http.Request) (*response, error) {
 		}
 	}
 	return r, nil
-}
-
-// ParseRetryAfter reads a Retry-After header in either form RFC 9110
-// section 10.2.3 allows: delta-seconds, or an HTTP date (taken relative to
-// now). It returns 0 for an empty, malformed or past value.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if strings.Trim(v, "0123456789") == "" { // delta-seconds: digits only
-		secs, err := strconv.ParseInt(v, 10, 64)
-		switch {
-		case err != nil: // beyond int64
-			return maxRetryAfter
-		case secs <= 0:
-			return 0
-		}
-		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), maxRetryAfter)
-	}
-	return 0
 }
 
 // backedOff returns, while class cl backs off, the error that started the
