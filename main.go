@@ -149,7 +149,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		case <-time.After(cfg.ShutdownDelay):
 		case <-again:
 		}
-		signal.Stop(again)
+		// Signals stay caught: a third one must not kill the drain.
 	case err := <-failed:
 		stop()
 		parts.draining.Store(true)
@@ -165,7 +165,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := servers[0].Shutdown(sctx); err != nil {
-		log.Warn().Err(err).Msg("in-flight requests did not finish in time")
+		log.Warn().Err(err).Msg("in-flight requests did not finish in time; closing their connections")
+		servers[0].Close()
 		status = max(status, 1)
 	}
 	if err := parts.sessions.Wait(sctx); err != nil {
@@ -262,7 +263,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 	}
 	httpClient := &http.Client{Transport: transport, Timeout: cfg.UpstreamTimeout}
 	limit := finapi.NewLimiter(cfg.FinAPIConcurrency) // shared by every finAPI client of the replica
-	access := &finapi.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit}
+	access := &finapi.Client{BaseURL: accessURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit, Log: log}
 
 	ready := &atomic.Bool{}
 	clientToken := &auth.ReuseToken{
@@ -293,7 +294,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 	finapiClients := []*finapi.Client{access}
 	if cfg.Mode == config.ModeProcess {
 		processCtlURL, _ := config.ParseBaseURL(cfg.ProcessCtlURL)
-		processCtl := &finapi.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit}
+		processCtl := &finapi.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit, Log: log}
 		finapiClients = append(finapiClients, processCtl)
 		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Audit: audit}
 		sessions.NoRenewAhead = true

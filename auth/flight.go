@@ -102,7 +102,7 @@ func (f *flight) forget(s Session) { f.group.Forget(s.ID) }
 // obtain runs inside the session's flight. It re-reads the store first, so
 // that a caller that lost a race uses the winner's token.
 func (f *flight) obtain(ctx context.Context, s Session, stale Token) (Token, error) {
-	cur, ok, err := f.reload(ctx, s)
+	cur, ok, _ := f.reload(ctx, s)
 	now := f.now()
 	usable := ok && !cur.Expired(now.Add(safetyMargin(cur)))
 	switch {
@@ -127,12 +127,12 @@ func (f *flight) obtain(ctx context.Context, s Session, stale Token) (Token, err
 		// falls through and fetches, for the requests that joined it.
 		return cur, nil
 	}
-	if !ok && err == nil && stale.AccessToken == "" && f.admit != nil {
-		// First sight (the store answered and knows nothing of it): a
-		// new identity, within the budget. A store that cannot answer
-		// cannot tell, and the session is let through.
-		if err := f.admit(ctx); err != nil {
-			return Token{}, err
+	if !ok && stale.AccessToken == "" && f.admit != nil {
+		// First sight (the store knows nothing of it, or cannot answer):
+		// a new identity, within the budget. Over it, the source may
+		// still log in an identity that exists, but creates none.
+		if refused := f.admit(ctx); refused != nil {
+			ctx = withNewIdentityRefused(ctx, refused)
 		}
 	}
 	prev := cur
@@ -174,4 +174,18 @@ func (f *flight) save(ctx context.Context, s Session, t Token) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
 	_ = f.store.Set(sctx, s.ID, t, ttl) // a failing store keeps it in its L1, and its Conn logs
+}
+
+type newIdentityKey struct{}
+
+// withNewIdentityRefused marks ctx: the budget of new identities refused
+// this session (refused is the answer), so its source must create none.
+func withNewIdentityRefused(ctx context.Context, refused error) context.Context {
+	return context.WithValue(ctx, newIdentityKey{}, refused)
+}
+
+// newIdentityRefused returns the refusal ctx carries, or nil.
+func newIdentityRefused(ctx context.Context) error {
+	err, _ := ctx.Value(newIdentityKey{}).(error)
+	return err
 }

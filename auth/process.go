@@ -29,6 +29,9 @@ var _ SessionSource = (*ProcessLogin)(nil)
 // SessionToken implements SessionSource. prev is ignored: a process token
 // cannot be renewed, only replaced by a new process.
 func (p *ProcessLogin) SessionToken(ctx context.Context, s Session, _ Token) (Token, error) {
+	if refused := newIdentityRefused(ctx); refused != nil {
+		return Token{}, refused // a process is always a new identity
+	}
 	pt, err := p.Client.CreateProcess(ctx, p.ProcessID, s.Reference())
 	if err != nil {
 		return Token{}, err

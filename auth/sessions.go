@@ -154,20 +154,31 @@ func (c *Sessions) Cached(ctx context.Context, s Session) (Token, bool) {
 
 // Forget removes the session's token from the store. An identity-conflict
 // hold stays: a client that logs out and retries on every error must not
-// turn the hold into a stream of failed logins.
+// turn the hold into a stream of failed logins. A store that cannot delete
+// is no failure of the caller's: the tokens are revoked or deleted at
+// finAPI already, this replica's copy is gone, and a copy left elsewhere
+// is refused by finAPI and renewed; it is logged.
 func (c *Sessions) Forget(ctx context.Context, s Session) error {
 	c.build()
 	c.flight.forget(s)
-	return c.Store.Delete(ctx, s.ID)
+	c.delete(ctx, s)
+	return nil
 }
 
 // Invalidate forgets the session's token if it is still stale, a token
 // finAPI refused; a newer token another request stored stays.
 func (c *Sessions) Invalidate(ctx context.Context, s Session, stale Token) error {
-	if cur, ok := c.load(ctx, s); !ok || cur.AccessToken != stale.AccessToken {
-		return nil
+	if cur, ok := c.load(ctx, s); ok && cur.AccessToken == stale.AccessToken {
+		c.delete(ctx, s)
 	}
-	return c.Store.Delete(ctx, s.ID)
+	return nil
+}
+
+func (c *Sessions) delete(ctx context.Context, s Session) {
+	if err := c.Store.Delete(ctx, s.ID); err != nil {
+		c.Log.Warn().Err(err).Str("session", s.Short()).
+			Msg("token store could not delete the session's entry; finAPI refuses the tokens it holds, so the session renews")
+	}
 }
 
 // Wait waits until no renewal runs in the background, or ctx ends: at

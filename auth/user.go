@@ -49,6 +49,16 @@ func (u *UserLogin) SessionToken(ctx context.Context, s Session, prev Token) (To
 // finAPI locks a user after a few failed logins.
 func (u *UserLogin) login(ctx context.Context, s Session, known bool) (Token, error) {
 	id, password := s.UserID(), s.Password()
+	if refused := newIdentityRefused(ctx); refused != nil {
+		// Over the budget of new identities: an existing user (after a
+		// restart, or an entry the store lost) still logs in; no user is
+		// created, and a user that does not exist gets the refusal.
+		t, err := u.passwordToken(ctx, id, password)
+		if errors.Is(err, finapi.ErrBadCredentials) {
+			return Token{}, refused
+		}
+		return t, err
+	}
 	if !known {
 		created, err := u.createUser(ctx, id, password)
 		if err != nil {

@@ -95,10 +95,22 @@ func (c *Conn) Do(ctx context.Context, fn func(ctx context.Context) error) error
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	err := fn(cctx)
 	cancel()
-	if err != nil && !errors.Is(err, redis.Nil) && ctx.Err() == nil {
+	if failing(err) && ctx.Err() == nil {
 		c.trip(err)
 	}
 	return err
+}
+
+// failing reports an error that says Redis cannot answer: a network error
+// or a timeout. A reply of Redis's own (a missing key, OOM on a write, a
+// script error) is an answer; it opens no breaker, which PING could not
+// close again.
+func failing(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return false
+	}
+	var reply redis.Error
+	return !errors.As(err, &reply)
 }
 
 // Down reports whether the breaker is open.
@@ -110,7 +122,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	err := c.client.Ping(cctx).Err()
-	if err != nil && ctx.Err() == nil {
+	if failing(err) && ctx.Err() == nil {
 		c.trip(err)
 	}
 	return err
@@ -145,11 +157,12 @@ func (c *Conn) trip(err error) {
 }
 
 // probeUntilUp pings Redis every probe interval and closes the breaker
-// at the first answer.
+// after two answers in a row (a Cluster's PING goes to any node: one
+// answer may come from a healthy node while the failing one is still down).
 func (c *Conn) probeUntilUp() {
 	t := time.NewTicker(c.probe)
 	defer t.Stop()
-	for {
+	for answered := 0; answered < 2; {
 		select {
 		case <-c.closed:
 			return
@@ -159,19 +172,20 @@ func (c *Conn) probeUntilUp() {
 		err := c.client.Ping(ctx).Err()
 		cancel()
 		if err != nil {
+			answered = 0
 			continue
 		}
-		c.mu.Lock()
-		c.probing = false
-		c.mu.Unlock()
-		down := time.Since(time.Unix(0, c.since.Load()))
-		c.log.Info().Dur("outage", down.Round(time.Millisecond)).Msg("cache: redis answering again")
-		if c.onChange != nil {
-			c.onChange(false)
-		}
-		c.open.Store(false)
-		return
+		answered++
 	}
+	c.mu.Lock()
+	c.probing = false
+	c.mu.Unlock()
+	down := time.Since(time.Unix(0, c.since.Load()))
+	c.log.Info().Dur("outage", down.Round(time.Millisecond)).Msg("cache: redis answering again")
+	if c.onChange != nil {
+		c.onChange(false)
+	}
+	c.open.Store(false)
 }
 
 // errorf wraps a Redis error for op; nil stays nil.

@@ -104,3 +104,20 @@ func TestConnCallerGivingUpIsNoOutage(t *testing.T) {
 		t.Error("a failure did not open the breaker")
 	}
 }
+
+// TestConnRedisRepliesAreNoOutage: an error reply of Redis's own (here an
+// unknown command; OOM on a write is another) is an answer: it opens no
+// breaker, which a PING could not close again.
+func TestConnRedisRepliesAreNoOutage(t *testing.T) {
+	conn := NewConn(ConnConfig{Client: newTestClient(t)})
+	defer conn.Close()
+	err := conn.Do(context.Background(), func(ctx context.Context) error {
+		return conn.Client().Do(ctx, "NOSUCHCOMMAND").Err()
+	})
+	if err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+	if conn.Down() {
+		t.Errorf("a reply error (%v) opened the breaker", err)
+	}
+}

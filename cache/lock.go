@@ -120,9 +120,12 @@ func (l *RedisLocker) unlock(rkey, token string) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			_ = l.Conn.Do(context.Background(), func(ctx context.Context) error {
-				return unlockScript.Run(ctx, l.Conn.Client(), []string{rkey}, token).Err()
-			})
+			// Past the breaker: a lock held for its whole TTL stalls the
+			// session on every other replica, so the release is tried
+			// once even while this replica thinks Redis is down.
+			ctx, cancel := context.WithTimeout(context.Background(), l.Conn.timeout)
+			defer cancel()
+			_ = unlockScript.Run(ctx, l.Conn.Client(), []string{rkey}, token).Err()
 		})
 	}
 }

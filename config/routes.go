@@ -43,6 +43,16 @@ func ParseRoutes(s string) ([]Route, error) {
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		u.RawPath = ""
+		// The upstream receives this path joined with the rest; denial
+		// judges the joined path, so it must mean one thing to every
+		// server: no empty or dot segments (Spring merges "//").
+		if u.Path != "" {
+			for seg := range strings.SplitSeq(u.Path[1:], "/") {
+				if seg == "" || seg == "." || seg == ".." {
+					return nil, fmt.Errorf("route %s: the URL path %q has an empty or dot segment", prefix, u.Path)
+				}
+			}
+		}
 		routes = append(routes, Route{Prefix: prefix, URL: u})
 	}
 	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Prefix) > len(routes[j].Prefix) })

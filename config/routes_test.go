@@ -88,6 +88,8 @@ func TestParseRoutesRefuses(t *testing.T) {
 		{name: "port without host", in: "/di=https://:443", wantInErr: "no host"},
 		{name: "user info", in: "/di=https://user:hunter2@di.example", wantInErr: "credentials", mustNotContain: "hunter2"},
 		{name: "query", in: "/di=https://di.example/?a=b", wantInErr: "query"},
+		{name: "empty segment in the URL path", in: "/x=https://h.example/api//", wantInErr: "empty or dot segment"},
+		{name: "dot segment in the URL path", in: "/x=https://h.example/api/../v2", wantInErr: "empty or dot segment"},
 		{name: "empty query", in: "/di=https://di.example/?", wantInErr: "query"},
 		{name: "fragment", in: "/di=https://di.example/#x", wantInErr: "fragment"},
 		{name: "unparseable URL", in: "/di=http://[::1", wantInErr: "invalid URL"},

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Retry policy toward finAPI's token service.
@@ -33,7 +35,10 @@ const (
 	backoffFirst  = 1 * time.Second
 	backoffCap    = 10 * time.Second
 	maxRetryAfter = 5 * time.Minute // a longer Retry-After is taken as this
-	maxErrorBytes = 64 << 10
+	// minAttemptBudget: an attempt sent with less time left than this
+	// (it queued for a slot) that times out says nothing about finAPI.
+	minAttemptBudget = time.Second
+	maxErrorBytes    = 64 << 10
 )
 
 // Ops that the client's classification branches on. OpPasswordGrant is
@@ -78,6 +83,9 @@ type Client struct {
 	// Limit bounds the concurrent calls; share one between the clients
 	// of a replica. If nil, calls are not bounded.
 	Limit *Limiter
+	// Log receives a refusal of the client credentials once, and their
+	// acceptance again. Optional.
+	Log zerolog.Logger
 
 	breakers [numClasses]breaker
 	refused  atomic.Pointer[Error] // the last refusal of the client credentials, until a success
@@ -308,7 +316,10 @@ func (c *Client) refusal(op string, r *response) error {
 	case refusesCredentials(op, r.status, r.code):
 		e.Kind = ErrClientRejected
 		e.RetryAfter = c.failed(classOf(op), e, 0)
-		c.refused.Store(e)
+		if c.refused.Swap(e) == nil {
+			c.Log.Error().Err(e).Dur("retry_in", e.RetryAfter).
+				Msg("finAPI refuses the client credentials (FINPROXY_CLIENT_ID / FINPROXY_CLIENT_SECRET); no new session can start; asked again only as the back-off allows; logged once until they work again")
+		}
 	case op == OpPasswordGrant && r.badCredentials():
 		e.Kind = ErrBadCredentials
 	case r.status == http.StatusLocked && op == "delete user":
@@ -410,10 +421,16 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 		}
 		req = req.WithContext(ctx)
 		req.Header.Set("X-Request-Id", id)
-		release, err := c.Limit.acquire(ctx, op)
+		release, err := c.Limit.acquire(ctx, cl, op)
 		if err != nil {
 			return nil, err // our own queue, no verdict on finAPI
 		}
+		if err := c.backedOff(cl, op); err != nil {
+			release() // the class started backing off while we queued
+			return nil, err
+		}
+		dl, hasDeadline := ctx.Deadline()
+		starved := hasDeadline && time.Until(dl) < minAttemptBudget
 		resp, err := c.send(req)
 		release()
 		switch {
@@ -437,6 +454,10 @@ func (c *Client) call(ctx context.Context, op string, attempts int, newReq func(
 		case errors.Is(ctx.Err(), context.Canceled):
 			// The caller gave up: no verdict on finAPI, no back-off.
 			return nil, &Error{Op: op, Kind: ErrUnavailable, Err: err, RequestID: id}
+		case starved && ctx.Err() != nil:
+			// The queue left this attempt too little time: no verdict
+			// on finAPI, whose class must not back off for our queue.
+			return nil, &Error{Op: op, Kind: ErrUnavailable, RetryAfter: limitRetryAfter, Err: err, RequestID: id}
 		case ctx.Err() != nil || isTimeout(err):
 			// Our budget ran out, or the HTTP client's: finAPI is too
 			// slow. Either way the same answer (503 with Retry-After).
@@ -544,7 +565,9 @@ func (c *Client) succeeded(cl class) {
 		return
 	}
 	if cl == classToken || cl == classProcess {
-		c.refused.Store(nil)
+		if c.refused.Swap(nil) != nil {
+			c.Log.Info().Msg("finAPI accepts the client credentials again")
+		}
 	}
 	b := &c.breakers[cl]
 	b.mu.Lock()

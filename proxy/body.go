@@ -93,9 +93,8 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	case errors.As(err, &ne) && ne.Timeout():
 		// Closed before the handler ends, net/http closes the
 		// connection after the answer instead of reading on to reuse
-		// it (which would wait for the stalled client). The deadline
-		// stays: nothing reads this connection again.
-		b.ReadCloser.Close()
+		// it (which would wait for the stalled client).
+		b.Close()
 		err = errors.Join(errBodyTimeout, err)
 	default:
 		// After the body, net/http reads the connection in the
@@ -125,19 +124,26 @@ func (b *idleBody) clear() {
 	}
 }
 
-// release ends the body's bound when its handler is done. A body not read
-// to its end is closed: net/http then closes the connection after the
-// answer instead of reading the rest, which a stalled client would never
-// send.
-func (b *idleBody) release() {
+// Close closes a body not read to its end without waiting for it:
+// net/http's Close reads on (up to 256 KiB) to reuse the connection, which
+// a stalled client would make wait forever; with the read deadline now it
+// gives up at once and closes the connection after the answer instead.
+func (b *idleBody) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.done {
-		b.done = true
-		b.ReadCloser.Close()
-		b.conn.SetReadDeadline(time.Time{})
+	if b.done {
+		return b.ReadCloser.Close()
 	}
+	b.done = true
+	b.conn.SetReadDeadline(time.Now())
+	err := b.ReadCloser.Close()
+	b.conn.SetReadDeadline(time.Time{})
+	return err
 }
+
+// release ends the body's bound when its request is done; a body not read
+// to its end is closed (see Close).
+func (b *idleBody) release() { b.Close() }
 
 // isBodyTimeout reports a body cut off by its idle bound.
 func isBodyTimeout(err error) bool { return errors.Is(err, errBodyTimeout) }

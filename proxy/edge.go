@@ -77,7 +77,7 @@ func (s *server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 			if s.cfg.Observer != nil {
 				s.cfg.Observer.RateLimited("ip")
 			}
-			return &rateLimitedError{wait}
+			return &rateLimitedError{wait: wait}
 		}
 		if !trusted || r.Header.Get(psuIPHeader) == "" {
 			r.Header.Set(psuIPHeader, ip)
@@ -108,7 +108,7 @@ func (s *server) sessionLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			if s.cfg.Observer != nil {
 				s.cfg.Observer.RateLimited("session")
 			}
-			return &rateLimitedError{wait}
+			return &rateLimitedError{wait: wait}
 		}
 		return next(ec)
 	}

@@ -25,6 +25,14 @@ func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		st := &state{start: time.Now(), requestID: requestID(ec.Request().Header.Get(RequestIDHeader))}
 		ec.SetRequest(withState(ec.Request(), st))
 		ec.Response().Header().Set(RequestIDHeader, st.requestID)
+		// Every request body, whatever answers it, is bounded
+		// (BodyTimeout), and is closed without waiting when the request
+		// is done.
+		if r := ec.Request(); r.Body != nil && r.Body != http.NoBody {
+			body, release := s.bodies.wrap(r.Context(), r.Body)
+			r.Body = body
+			defer release()
+		}
 		defer func() {
 			p := recover()
 			s.finish(ec, st, p != nil)

@@ -15,8 +15,12 @@ const sweepEvery = 30 * time.Second
 // errRateLimited is answered 429 with Retry-After.
 var errRateLimited = errors.New("rate limited")
 
-// rateLimitedError carries the wait for Retry-After.
-type rateLimitedError struct{ wait time.Duration }
+// rateLimitedError carries the wait for Retry-After; kind is set for the
+// budget of new identities (counted when answered).
+type rateLimitedError struct {
+	wait time.Duration
+	kind string
+}
 
 func (e *rateLimitedError) Error() string { return "rate limited" }
 func (e *rateLimitedError) Unwrap() error { return errRateLimited }

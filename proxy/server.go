@@ -195,6 +195,7 @@ func New(c Config) (*Handler, error) {
 		observer: c.Observer,
 		log:      c.Log,
 	}
+	s.admit = admit
 	return &Handler{Handler: e, bodies: s.bodies, admit: admit}, nil
 }
 
@@ -206,6 +207,7 @@ type server struct {
 	ipLimit       *limiters
 	sessionLimits *limiters
 	bodies        *bodies
+	admit         *newIdentities
 }
 
 // resolve checks the path, picks the upstream and refuses denied routes,
@@ -257,11 +259,6 @@ func (s *server) forward(ec echo.Context) error {
 		return err
 	}
 	st.token = t
-	if r.Body != nil && r.Body != http.NoBody {
-		body, release := s.bodies.wrap(r.Context(), r.Body)
-		defer release()
-		r.Body = body
-	}
 	if err := s.bufferBody(r, st); err != nil {
 		return err
 	}
@@ -363,6 +360,15 @@ func methodNotAllowed(allow string) echo.HandlerFunc {
 func (s *server) handleError(err error, ec echo.Context) {
 	if ec.Response().Committed {
 		return
+	}
+	if errors.Is(err, context.Canceled) && ec.Request().Context().Err() != nil {
+		// The caller went away while waiting (for a token): nobody
+		// reads an answer, and it is no failure of finAPI's.
+		ec.Response().WriteHeader(499)
+		return
+	}
+	if rl := (*rateLimitedError)(nil); errors.As(err, &rl) && rl.kind != "" {
+		s.admit.refused(rl)
 	}
 	writeError(ec.Response(), ec.Request(), err)
 }

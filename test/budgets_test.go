@@ -236,6 +236,39 @@ func TestNewSessionBudget(t *testing.T) {
 	}
 }
 
+// TestNewSessionBudgetSparesExistingUsers: after a restart (the memory
+// store is empty) the sessions that have finAPI users are not new
+// identities: over the budget they still log in; only sessions without a
+// user are refused, and none is created for them.
+func TestNewSessionBudgetSparesExistingUsers(t *testing.T) {
+	f := newFinAPI(t, emulator.Config{})
+	p := startProxy(t, f, proxyEnv(f))
+	for i := range 5 {
+		if resp, body := p.do(request{path: "/api/v2/accounts", session: session(t, i)}); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	p.stop()
+	env := proxyEnv(f)
+	env["FINPROXY_NEW_SESSION_RATE"] = "0.01"
+	env["FINPROXY_NEW_SESSION_BURST"] = "1"
+	p2 := startProxy(t, f, env)
+	p2.waitReady()
+	for i := range 5 {
+		if resp, body := p2.do(request{path: "/api/v2/accounts", session: session(t, i)}); resp.StatusCode != 200 {
+			t.Errorf("existing user %d after a restart, over the budget: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	users := f.Count(emulator.CounterUsersCreate)
+	for i := range 3 {
+		resp, body := p2.do(request{path: "/api/v2/accounts", session: session(t, 100+i)})
+		wantError(t, resp, body, 429, "rate_limited")
+	}
+	if n := f.Count(emulator.CounterUsersCreate); n != users {
+		t.Errorf("%d users created for refused sessions", n-users)
+	}
+}
+
 // TestNewSessionBudgetPerIP: with FINPROXY_NEW_SESSION_RATE_IP one client
 // address cannot use the replica's whole budget.
 func TestNewSessionBudgetPerIP(t *testing.T) {

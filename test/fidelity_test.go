@@ -1,6 +1,7 @@
 package test
 
 import (
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -74,6 +75,19 @@ func TestProcessCredentialRefusalBacksOffTheClient(t *testing.T) {
 	// the Process Controller.
 	if n := processCreations(f); n > 2 {
 		t.Errorf("%d creation attempts by 20 new sessions with refused credentials, want at most 2", n)
+	}
+	if n := countLines(p.out.String(), `"level":"error"`, "finAPI refuses the client credentials"); n < 1 || n > 2 {
+		t.Errorf("the refusal was logged %d times, want once per finAPI client (Access, Process Controller)", n)
+	}
+	resp, err := http.Get("http://" + p.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b := new(strings.Builder)
+	io.Copy(b, resp.Body)
+	if !strings.Contains(b.String(), "finproxy_client_credentials_refused 1") {
+		t.Errorf("finproxy_client_credentials_refused is not 1")
 	}
 }
 

@@ -83,6 +83,25 @@ func TestStalledBodyIsCutOff(t *testing.T) {
 			}
 		})
 	}
+	// A request refused before its body is read (no session) is answered
+	// at once, not after the stalled body.
+	t.Run("refused before the body is read", func(t *testing.T) {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		c.Write([]byte("POST /api/v2/bankConnections/import HTTP/1.1\r\nHost: finproxy\r\nContent-Length: 100\r\n\r\n{\"bank"))
+		resp, err := readAnswer(c, 10*time.Second)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		resp.Body.Close()
+		if d := time.Since(start); resp.StatusCode != 401 || d > time.Second {
+			t.Errorf("answer %d after %v, want 401 at once", resp.StatusCode, d)
+		}
+	})
 	// The upstream never got a complete import: nothing was imported.
 	if n := len(f.requestsTo("/api/v2/bankConnections/import")); n != 0 {
 		t.Errorf("%d imports reached finAPI complete, want 0 (the upstream request is aborted)", n)
