@@ -109,9 +109,7 @@ func withRetryAfter(err error, d time.Duration, replay bool) error {
 // succeeded clears the session's hold.
 func (b *backoffs) succeeded(id string) {
 	b.mu.Lock()
-	if _, ok := b.m[id]; ok {
-		delete(b.m, id)
-	}
+	delete(b.m, id)
 	b.mu.Unlock()
 }
 

@@ -14,34 +14,6 @@ import (
 	"github.com/finproxy/finproxy/finapi"
 )
 
-var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-
-// fakeClock is an injected clock that only moves when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // fakeSource is a SessionSource that counts its calls, records what it was
 // given, and can be held on a gate.
 type fakeSource struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/finproxy/finproxy/finapi"
+	"github.com/finproxy/finproxy/finapi/finapitest"
 )
 
 const (
@@ -25,88 +26,26 @@ const (
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
-// fakeClock is an injected clock that only moves when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type (
+	fakeClock = finapitest.Clock
+	sleeps    = finapitest.Sleeps
+)
 
-func newClock() *fakeClock { return &fakeClock{now: t0} }
+var (
+	writeJSON   = finapitest.WriteJSON
+	finAPIError = finapitest.ErrorMessage
+)
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
-// sleeps records the waits of a Client instead of waiting.
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) Sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.d = append(s.d, d)
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *sleeps) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.d)
-}
+func newClock() *fakeClock { return finapitest.NewClock(t0) }
 
 func newClient(t *testing.T, base string, clock *fakeClock, sl *sleeps) *finapi.Client {
 	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &finapi.Client{
-		BaseURL:      u,
-		ClientID:     testClientID,
-		ClientSecret: testClientSecret,
-		Now:          clock.Now,
-		Sleep:        sl.Sleep,
-	}
+	return finapitest.NewClient(t, base, testClientID, testClientSecret, clock, sl)
 }
 
-// writeJSON answers v with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-// finAPIError is finAPI's ErrorMessage with one error.
-func finAPIError(code, msg string) map[string]any {
-	return map[string]any{
-		"errors":    []map[string]any{{"message": msg, "code": code, "type": "BUSINESS"}},
-		"date":      "2026-11-23T10:00:00.000Z",
-		"requestId": "r",
-		"endpoint":  "POST /api/v2/users",
-	}
-}
-
-// checkNoSecrets fails if err's text holds a credential.
 func checkNoSecrets(t *testing.T, err error) {
 	t.Helper()
-	if err == nil {
-		return
-	}
-	for _, secret := range []string{testClientSecret, testPassword} {
-		if strings.Contains(err.Error(), secret) {
-			t.Errorf("error %q contains a secret", err)
-		}
-	}
+	finapitest.CheckNoSecrets(t, err, testClientSecret, testPassword)
 }
 
 func TestClientGrants(t *testing.T) {
@@ -402,10 +341,10 @@ func TestClientRetriesAndBacksOff(t *testing.T) {
 	if n := attempts.Load(); n != 3 {
 		t.Errorf("%d attempts, want 3", n)
 	}
-	if n := sl.count(); n != 2 {
+	if n := sl.Count(); n != 2 {
 		t.Errorf("slept %d times between attempts, want 2", n)
 	}
-	for _, d := range sl.d {
+	for _, d := range sl.Waits() {
 		if d <= 0 || d > time.Second {
 			t.Errorf("retry wait %v, want in (0, 1s]", d)
 		}
@@ -498,7 +437,7 @@ func TestClientUnreachable(t *testing.T) {
 	if ra := finapi.RetryAfter(err); ra <= 0 {
 		t.Errorf("RetryAfter = %v, want > 0", ra)
 	}
-	if n := sl.count(); n != 2 {
+	if n := sl.Count(); n != 2 {
 		t.Errorf("slept %d times, want 2 (three attempts)", n)
 	}
 	var e *finapi.Error
