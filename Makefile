@@ -19,8 +19,13 @@ build:
 demo: build
 	@./scripts/demo.sh
 
+# staticcheck at a pinned version, from the Go module proxy (nothing to
+# install by hand).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 vet:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
 # test: everything, with the race detector. A Redis server is started if

@@ -141,10 +141,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		// Readiness goes first, the listeners later: load balancers
 		// still sending during endpoint propagation are served.
 		parts.draining.Store(true)
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, syscall.SIGINT, syscall.SIGTERM) // before stop: no signal may go uncaught
 		stop()
 		log.Info().Dur("delay", cfg.ShutdownDelay).Msg("signal received: /readyz answers 503; serving on while load balancers stop sending (a second signal ends the wait)")
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
 		select {
 		case <-time.After(cfg.ShutdownDelay):
 		case <-again:

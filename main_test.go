@@ -64,7 +64,7 @@ func TestTracing(t *testing.T) {
 	attr := func(s sdktrace.ReadOnlySpan, key string) string {
 		for _, a := range s.Attributes() {
 			if string(a.Key) == key {
-				return a.Value.Emit()
+				return a.Value.String()
 			}
 		}
 		return ""
@@ -104,8 +104,8 @@ func TestTracing(t *testing.T) {
 	}
 	for _, sp := range spans {
 		for _, a := range sp.Attributes() {
-			if strings.Contains(a.Value.Emit(), "private-term") {
-				t.Errorf("span %q attribute %s holds the query: %s", sp.Name(), a.Key, a.Value.Emit())
+			if strings.Contains(a.Value.String(), "private-term") {
+				t.Errorf("span %q attribute %s holds the query: %s", sp.Name(), a.Key, a.Value.String())
 			}
 		}
 	}

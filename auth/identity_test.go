@@ -96,6 +96,7 @@ func TestSessionIdentity(t *testing.T) {
 			// session in any way shows only the short hash.
 			for name, v := range map[string]string{
 				"ID": s.ID, "UserID": id, "Password": pw, "Reference": ref,
+				//lint:ignore S1025 the test is about how fmt's verbs print a Session
 				"%v": fmt.Sprintf("%v", s), "%s": fmt.Sprintf("%s", s), "String": s.String(),
 			} {
 				if strings.Contains(v, raw) {

@@ -112,13 +112,3 @@ func (l *limiters) evictSome() {
 		n--
 	}
 }
-
-// len returns the number of buckets held.
-func (l *limiters) len() int {
-	if l == nil {
-		return 0
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.buckets)
-}

@@ -48,8 +48,12 @@ func rsaJWK(kid string, k *rsa.PublicKey) map[string]string {
 }
 
 func ecJWK(kid string, k *ecdsa.PublicKey) map[string]string {
+	point, err := k.Bytes() // uncompressed: 0x04 || X || Y
+	if err != nil {
+		panic(err)
+	}
 	return map[string]string{"kty": "EC", "kid": kid, "alg": "ES256", "use": "sig", "crv": "P-256",
-		"x": b64(k.X.FillBytes(make([]byte, 32))), "y": b64(k.Y.FillBytes(make([]byte, 32)))}
+		"x": b64(point[1:33]), "y": b64(point[33:65])}
 }
 
 func sign(t *testing.T, method jwt.SigningMethod, kid string, key any, claims jwt.MapClaims) string {
