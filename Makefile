@@ -6,7 +6,7 @@ PORT    ?= 8080
 ADMIN   ?= 9090
 EMUPORT ?= 18081
 
-.PHONY: all build demo test vet fmt bench redis clean
+.PHONY: all build demo test vet fmt bench fuzz redis clean
 
 all: build
 
@@ -33,6 +33,11 @@ vet:
 test: vet
 	@./scripts/ensure-redis.sh
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+# fuzz: every Go fuzz target for FUZZTIME (default 30s) each; .ci/run runs
+# them for 12s each after the tests.
+fuzz:
+	./scripts/fuzz.sh
 
 # bench: the Go benchmarks, then the wrk load benchmark on loopback (bare
 # ReverseProxy vs finproxy; see scripts/bench-proxy.sh for its knobs).

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -197,6 +198,8 @@ func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Grant
 		return Grant{}, resp.invalid(op, "token answer has no access_token")
 	case at.ExpiresIn < 0:
 		return Grant{}, resp.invalid(op, "token answer has a negative expires_in")
+	case at.ExpiresIn > math.MaxInt32: // the schema's int32; more overflows a time.Duration
+		return Grant{}, resp.invalid(op, "token answer has an expires_in beyond int32")
 	}
 	t := Grant{AccessToken: at.AccessToken, RefreshToken: at.RefreshToken, Issued: issued}
 	if at.ExpiresIn > 0 { // expires_in 0: the token does not expire

@@ -145,6 +145,7 @@ func TestClientTokenResponses(t *testing.T) {
 		{"no access token", 200, `{"token_type":"bearer","expires_in":3600}`, time.Time{}, finapi.ErrInvalidAnswer},
 		{"empty access token", 200, `{"access_token":"","expires_in":3600}`, time.Time{}, finapi.ErrInvalidAnswer},
 		{"negative expires_in", 200, `{"access_token":"a","expires_in":-5}`, time.Time{}, finapi.ErrInvalidAnswer},
+		{"expires_in beyond int32 (found by FuzzGrantAnswer)", 200, `{"access_token":"a","expires_in":9223372036854775807}`, time.Time{}, finapi.ErrInvalidAnswer},
 		{"not JSON", 200, `<html>gateway</html>`, time.Time{}, finapi.ErrInvalidAnswer},
 	}
 	for _, tt := range tests {

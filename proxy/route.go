@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 )
 
 // AccessRoute is the route label of finAPI Access, the default upstream.
@@ -94,10 +95,27 @@ func checkPath(u *url.URL) error {
 // decoded path, as the upstream will see it.
 func denied(method, path string) bool {
 	p := strings.ToLower(path)
-	if strings.Contains(p, ".") && deniedPlain(method, stripSuffixes(p)) {
+	if deniedPlain(method, p) {
 		return true
 	}
-	return deniedPlain(method, p)
+	// Spellings a server may map to the same handler: suffix patterns
+	// (/users.json), and segments with surrounding white space (Spring's
+	// AntPathMatcher trimmed tokens by default until 4.3).
+	if strings.Contains(p, ".") || strings.ContainsFunc(p, unicode.IsSpace) {
+		t := trimSegments(p)
+		return deniedPlain(method, t) || deniedPlain(method, stripSuffixes(p)) ||
+			deniedPlain(method, stripSuffixes(t)) || deniedPlain(method, trimSegments(stripSuffixes(p)))
+	}
+	return false
+}
+
+// trimSegments trims white space around every segment.
+func trimSegments(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = strings.TrimSpace(s)
+	}
+	return strings.Join(segs, "/")
 }
 
 // deniedPlain is denied for a lowercase path taken literally.

@@ -328,6 +328,12 @@ func TestDeniedSuffixSpellings(t *testing.T) {
 		{"DELETE", "/api/v2/users/.hidden", true},
 		{"GET", "/api/v2/.clientConfiguration", false},
 		{"GET", "/api/v2/accounts/1.5", false},
+		// White space around a segment (found by FuzzPathDenial): some
+		// servers trim it before matching.
+		{"GET", "/api/v2/clientConfiguration ", true},
+		{"GET", "/api/v2/ clientConfiguration", true},
+		{"POST", "/api/v2/users .json", true},
+		{"GET", "/api/v2/accounts ", false},
 	} {
 		if got := denied(c.method, c.path); got != c.want {
 			t.Errorf("denied(%s %s) = %v, want %v", c.method, c.path, got, c.want)
