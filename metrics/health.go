@@ -23,14 +23,6 @@ func (m *Metrics) SetHealth(h Health) { m.health.Store(&h) }
 
 // healthGauges returns the gauges that read m.health.
 func (m *Metrics) healthGauges() []prometheus.Collector {
-	read := func(f func(h *Health) float64) func() float64 {
-		return func() float64 {
-			if h := m.health.Load(); h != nil {
-				return f(h)
-			}
-			return 0
-		}
-	}
 	count := func(f func() int) float64 {
 		if f == nil {
 			return 0
@@ -43,22 +35,27 @@ func (m *Metrics) healthGauges() []prometheus.Collector {
 		}
 		return 0
 	}
-	return []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "finapi_calls_in_flight",
-			Help: "Calls of this replica to finAPI's token, user and Process Controller endpoints running now (at most FINPROXY_FINAPI_CONCURRENCY).",
-		}, read(func(h *Health) float64 { return count(h.FinAPIInFlight) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "finapi_calls_waiting",
-			Help: "Calls to finAPI queued for a slot of FINPROXY_FINAPI_CONCURRENCY.",
-		}, read(func(h *Health) float64 { return count(h.FinAPIWaiting) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "store_down",
-			Help: "1 while the token store (Redis) is failing and this replica serves from its own memory.",
-		}, read(func(h *Health) float64 { return flag(h.StoreDown) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "client_credentials_refused",
-			Help: "1 while finAPI refuses the client credentials (since their last success).",
-		}, read(func(h *Health) float64 { return flag(h.CredentialsRefused) })),
+	gauges := []struct {
+		name, help string
+		read       func(h *Health) float64
+	}{
+		{"finapi_calls_in_flight", "Calls of this replica to finAPI's token, user and Process Controller endpoints running now (at most FINPROXY_FINAPI_CONCURRENCY).",
+			func(h *Health) float64 { return count(h.FinAPIInFlight) }},
+		{"finapi_calls_waiting", "Calls to finAPI queued for a slot of FINPROXY_FINAPI_CONCURRENCY.",
+			func(h *Health) float64 { return count(h.FinAPIWaiting) }},
+		{"store_down", "1 while the token store (Redis) is failing and this replica serves from its own memory.",
+			func(h *Health) float64 { return flag(h.StoreDown) }},
+		{"client_credentials_refused", "1 while finAPI refuses the client credentials (since their last success).",
+			func(h *Health) float64 { return flag(h.CredentialsRefused) }},
 	}
+	out := make([]prometheus.Collector, 0, len(gauges))
+	for _, g := range gauges {
+		out = append(out, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: g.name, Help: g.help}, func() float64 {
+			if h := m.health.Load(); h != nil {
+				return g.read(h)
+			}
+			return 0
+		}))
+	}
+	return out
 }

@@ -92,7 +92,7 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	t := st.route.target
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
-	out.URL.Path, out.URL.RawPath = joinPath(t, st.upstream)
+	out.URL.Path, out.URL.RawPath = st.outPath, st.outRawPath
 	out.URL.RawQuery = pr.In.URL.RawQuery
 	out.Host = ""
 	pr.SetXForwarded()

@@ -227,22 +227,25 @@ func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
 		// every request (curl --http2, Java's HttpClient) still work.
 		r.Header.Del("Upgrade")
 		st := stateOf(r)
-		rt, rest := s.router.match(r.URL.EscapedPath())
+		rt, restEscaped := s.router.match(r.URL.EscapedPath())
 		if rt == nil {
 			return errNoRoute
 		}
-		st.route, st.upstream = rt, rest
+		rest, err := url.PathUnescape(restEscaped)
+		if err != nil {
+			return errRouteDenied
+		}
+		st.route, st.upstream = rt, restEscaped
+		st.outPath, st.outRawPath = joinPath(rt.target, restEscaped)
+		// Denied is judged on the path as it arrived, without the route's
+		// prefix, and as the upstream finally receives it: a route's own
+		// base path (/legacy=https://host/api) joined with the rest must
+		// not reach /api/v2/clientConfiguration. For Access (no prefix,
+		// usually no base path) the three are one, judged once.
 		method := effectiveMethod(r)
-		if denied(method, r.URL.Path) {
-			return errRouteDenied
-		}
-		// Judged on the path the upstream finally receives too: a
-		// route's own base path (/legacy=https://host/api) joined with
-		// the rest must not reach /api/v2/clientConfiguration.
-		if final, _ := joinPath(rt.target, rest); denied(method, final) {
-			return errRouteDenied
-		}
-		if upstreamPath, err := url.PathUnescape(rest); err != nil || denied(method, upstreamPath) {
+		if denied(method, r.URL.Path) ||
+			rest != r.URL.Path && denied(method, rest) ||
+			st.outPath != rest && st.outPath != r.URL.Path && denied(method, st.outPath) {
 			return errRouteDenied
 		}
 		return next(ec)

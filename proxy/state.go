@@ -22,7 +22,10 @@ type state struct {
 	clientIP string
 
 	route    *route
-	upstream string // escaped path sent upstream
+	upstream string // escaped path after the route's prefix
+	// outPath and outRawPath are the path sent upstream (the route URL's
+	// path joined with upstream), decoded and escaped.
+	outPath, outRawPath string
 
 	token auth.Token // the token injected; replaced by a replay
 	// body holds a request body buffered for a replay after a 401; nil
