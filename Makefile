@@ -34,10 +34,11 @@ test: vet
 	@./scripts/ensure-redis.sh
 	$(GO) test -race -count=1 -timeout 9m ./...
 
-# fuzz: every Go fuzz target for FUZZTIME (default 30s) each; .ci/run runs
-# them for 12s each after the tests.
+# fuzz: every Go fuzz target, about 30 s each (FUZZX=3 times the execution
+# counts in scripts/fuzz.sh); .ci/run runs them at FUZZX=1 after the tests.
+FUZZX ?= 3
 fuzz:
-	./scripts/fuzz.sh
+	FUZZX=$(FUZZX) ./scripts/fuzz.sh
 
 # bench: the Go benchmarks, then the wrk load benchmark on loopback (bare
 # ReverseProxy vs finproxy; see scripts/bench-proxy.sh for its knobs).
