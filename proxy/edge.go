@@ -79,13 +79,16 @@ func (s *server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return &rateLimitedError{wait: wait}
 		}
-		if !trusted || r.Header.Get(psuIPHeader) == "" {
-			r.Header.Set(psuIPHeader, ip)
+		// The PSU headers are decided here and set in rewrite, after
+		// the reverse proxy removed the hop-by-hop headers: a caller's
+		// "Connection: PSU-IP-Address" must not strip them.
+		st.psuIP = ip
+		if v := r.Header.Get(psuIPHeader); trusted && v != "" {
+			st.psuIP = v
 		}
-		if r.Header.Get(psuUserAgentHeader) == "" {
-			if ua := r.UserAgent(); ua != "" {
-				r.Header.Set(psuUserAgentHeader, ua)
-			}
+		st.psuUserAgent = r.Header.Get(psuUserAgentHeader)
+		if st.psuUserAgent == "" {
+			st.psuUserAgent = r.UserAgent()
 		}
 		if max := s.cfg.MaxBodyBytes; max > 0 {
 			if r.ContentLength > max {

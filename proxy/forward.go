@@ -101,13 +101,37 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	}
 
 	h := out.Header
-	h.Del("Authorization")
-	h.Del("Cookie")
 	h.Del(f.header)
-	h.Del(ReasonHeader)
-	h.Del("X-Real-Ip") // spoofable; X-Forwarded-For carries the client IP
+	for _, name := range strippedHeaders {
+		delete(h, name)
+	}
 	h.Set("Authorization", "Bearer "+st.token.AccessToken)
 	h.Set(RequestIDHeader, st.requestID)
+	if st.psuIP != "" {
+		h.Set(psuIPHeader, st.psuIP)
+	}
+	if st.psuUserAgent != "" {
+		h.Set(psuUserAgentHeader, st.psuUserAgent)
+	}
+}
+
+// strippedHeaders never reach an upstream from the caller (canonical
+// forms, so deleting them costs no canonicalisation). Authorization and
+// Cookie are the caller's credentials; ReasonHeader is finproxy's own. The
+// rest are headers a proxy or framework in front of an upstream may
+// believe: a path override (X-Original-URL, X-Rewrite-URL: past route
+// denial), a base path or host for the URLs it builds (X-Forwarded-Prefix,
+// X-Forwarded-Host, which ReverseProxy would set from the caller's Host:
+// cache poisoning, links to another host), a client address
+// (X-Real-Ip: X-Forwarded-For and PSU-IP-Address carry finproxy's). Expect
+// goes too: net/http already answered the caller's 100-continue when the
+// body was read, and an upstream's 100 would reach the caller as a second
+// one and be logged as the status.
+var strippedHeaders = []string{
+	"Authorization", "Cookie", ReasonHeader, "Expect",
+	"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Prefix", "X-Forwarded-Host",
+	"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Scheme", "X-Forwarded-Ssl",
+	"X-Host", "X-Http-Host-Override", "X-Real-Ip", psuIPHeader, psuUserAgentHeader,
 }
 
 // joinPath appends the escaped remainder to the target's path. It returns

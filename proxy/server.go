@@ -161,7 +161,7 @@ func New(c Config) (*Handler, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.requestLog)
+	e.Use(s.requestLog, refuseTunnels)
 	if len(c.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  c.CORSOrigins,
@@ -210,6 +210,19 @@ type server struct {
 	admit         *newIdentities
 }
 
+// refuseTunnels answers CONNECT (also in authority form, which has no path
+// to route) and TRACE with 405 before routing: no finAPI service takes
+// them, a CONNECT tunnel would pass every check, and TRACE echoes the
+// caller's headers.
+func refuseTunnels(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ec echo.Context) error {
+		if m := ec.Request().Method; m == http.MethodConnect || m == http.MethodTrace {
+			return errMethodNotAllowed
+		}
+		return next(ec)
+	}
+}
+
 // resolve checks the path, picks the upstream and refuses denied routes,
 // before the session is even looked at.
 func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
@@ -217,9 +230,6 @@ func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
 		r := ec.Request()
 		if err := checkPath(r.URL); err != nil {
 			return err
-		}
-		if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
-			return errMethodNotAllowed
 		}
 		// No finAPI service speaks WebSocket or h2c, and an upgraded
 		// connection would be a tunnel past route denial: the offer is

@@ -20,6 +20,8 @@ type state struct {
 	hasSession bool
 
 	clientIP string
+	// psuIP and psuUserAgent are the PSU headers sent upstream.
+	psuIP, psuUserAgent string
 
 	route    *route
 	upstream string // escaped path after the route's prefix
