@@ -193,13 +193,13 @@ func (c *Client) grant(ctx context.Context, op string, form url.Values) (_ Grant
 	var at accessToken
 	switch err := json.Unmarshal(resp.body, &at); {
 	case err != nil:
-		return Grant{}, resp.invalid(op, "token answer is not an AccessToken")
+		return Grant{}, c.invalid(resp, op, "token answer is not an AccessToken")
 	case at.AccessToken == "":
-		return Grant{}, resp.invalid(op, "token answer has no access_token")
+		return Grant{}, c.invalid(resp, op, "token answer has no access_token")
 	case at.ExpiresIn < 0:
-		return Grant{}, resp.invalid(op, "token answer has a negative expires_in")
+		return Grant{}, c.invalid(resp, op, "token answer has a negative expires_in")
 	case at.ExpiresIn > math.MaxInt32: // the schema's int32; more overflows a time.Duration
-		return Grant{}, resp.invalid(op, "token answer has an expires_in beyond int32")
+		return Grant{}, c.invalid(resp, op, "token answer has an expires_in beyond int32")
 	}
 	t := Grant{AccessToken: at.AccessToken, RefreshToken: at.RefreshToken, Issued: issued}
 	if at.ExpiresIn > 0 { // expires_in 0: the token does not expire
@@ -315,7 +315,7 @@ func (c *Client) refusal(op string, r *response) error {
 		// Not finAPI's ErrorMessage nor an OAuth error: an HTML page of
 		// a proxy, or a base URL that is not finAPI's. (The Process
 		// Controller publishes no error bodies.)
-		return r.invalid(op, fmt.Sprintf("HTTP %d without a finAPI error body", r.status))
+		return c.invalid(r, op, fmt.Sprintf("HTTP %d without a finAPI error body", r.status))
 	case refusesCredentials(op, r.status, r.code):
 		e.Kind = ErrClientRejected
 		e.RetryAfter = c.failed(classOf(op), e, 0)
@@ -372,9 +372,17 @@ func (r *response) badCredentials() bool {
 	return r.code == "invalid_grant" || strings.Contains(msg, "user credentials") || strings.Contains(msg, "bad credentials")
 }
 
-// invalid is the error for a success answer finproxy cannot use.
-func (r *response) invalid(op, why string) *Error {
-	return &Error{Op: op, Kind: ErrInvalidAnswer, Status: r.status, RequestID: r.requestID, Err: errors.New(why)}
+// invalid is the error for an answer finproxy cannot use (a 2xx that is
+// not what finAPI documents, an error without finAPI's body). It backs
+// op's class off like a 5xx: such answers come from whatever stands in
+// front of finAPI (a gateway's page, a wrong base URL) and would be the
+// same for every session, so each new session must not ask again. The
+// answer itself closed the breaker (it was not a 5xx), so the back-off
+// restarts at its first step: about one call per second and class.
+func (c *Client) invalid(r *response, op, why string) *Error {
+	e := &Error{Op: op, Kind: ErrInvalidAnswer, Status: r.status, RequestID: r.requestID, Err: errors.New(why)}
+	e.RetryAfter = c.failed(classOf(op), e, 0)
+	return e
 }
 
 type response struct {

@@ -568,3 +568,31 @@ func TestClientBaseURLWithPath(t *testing.T) {
 		t.Errorf("ClientToken: %v", err)
 	}
 }
+
+// TestNonsenseAnswerBacksOffTheClass: a 2xx token answer finproxy cannot
+// use comes from whatever stands in front of finAPI and would be the same
+// for every session, so the next grant within the back-off is answered
+// without asking; after it, finAPI is asked again.
+func TestNonsenseAnswerBacksOffTheClass(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		io.WriteString(w, `<html>gateway</html>`)
+	}))
+	defer srv.Close()
+	clock := newClock()
+	c := newClient(t, srv.URL, clock, &sleeps{})
+	_, err := c.ClientToken(context.Background())
+	var e *finapi.Error
+	if !errors.As(err, &e) || !errors.Is(err, finapi.ErrInvalidAnswer) || e.RetryAfter <= 0 {
+		t.Fatalf("first answer: %v, want ErrInvalidAnswer with a RetryAfter", err)
+	}
+	if _, err := c.ClientToken(context.Background()); !errors.Is(err, finapi.ErrInvalidAnswer) || requests.Load() != 1 {
+		t.Errorf("within the back-off: %v after %d requests, want the held error and 1 request", err, requests.Load())
+	}
+	clock.Advance(e.RetryAfter)
+	c.ClientToken(context.Background())
+	if n := requests.Load(); n != 2 {
+		t.Errorf("%d requests after the back-off, want 2", n)
+	}
+}

@@ -36,18 +36,18 @@ func (c *Client) CreateProcess(ctx context.Context, processID, reference string)
 		} `json:"processes"`
 	}
 	if json.Unmarshal(resp.body, &out) != nil {
-		return "", resp.invalid(op, "answer is not a list of processes")
+		return "", c.invalid(resp, op, "answer is not a list of processes")
 	}
 	for _, p := range out.Processes {
 		if p.ClientReference != nil && *p.ClientReference == reference ||
 			p.ClientReference == nil && len(out.Processes) == 1 {
 			if p.ProcessToken == "" {
-				return "", resp.invalid(op, "process entry has no processToken")
+				return "", c.invalid(resp, op, "process entry has no processToken")
 			}
 			return p.ProcessToken, nil
 		}
 	}
-	return "", resp.invalid(op, "answer has no process for the client reference sent")
+	return "", c.invalid(resp, op, "answer has no process for the client reference sent")
 }
 
 // ExchangeProcess exchanges a process token for its access token
@@ -68,10 +68,10 @@ func (c *Client) ExchangeProcess(ctx context.Context, processToken string) (_ st
 		AccessToken string `json:"accessToken"`
 	}
 	if json.Unmarshal(resp.body, &out) != nil {
-		return "", resp.invalid(op, "answer is not JSON")
+		return "", c.invalid(resp, op, "answer is not JSON")
 	}
 	if out.AccessToken == "" {
-		return "", resp.invalid(op, "answer has no accessToken")
+		return "", c.invalid(resp, op, "answer has no accessToken")
 	}
 	return out.AccessToken, nil
 }

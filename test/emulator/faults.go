@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -18,12 +19,16 @@ type failure struct {
 // Answer is a canned answer for AnswerNext: anything an upstream might send,
 // nonsense included.
 type Answer struct {
-	// Status is the HTTP status. Required.
+	// Status is the HTTP status. Required unless Reset.
 	Status int
 	// Header is added to the answer. Optional.
 	Header http.Header
 	// Body is sent as is. Optional.
 	Body string
+	// Reset, if set, answers nothing: the connection is closed with a
+	// TCP reset (SO_LINGER 0) as soon as the request has arrived, as a
+	// crashing load balancer or a dropped NAT entry does.
+	Reset bool
 }
 
 // AnswerNext makes the next n requests whose path starts with pathPrefix, on
@@ -128,10 +133,30 @@ func (e *Emulator) RevokeAll() {
 	}
 }
 
+// ClearFaults ends every FailNext, AnswerNext, SetLatency and SetDown
+// instruction, keeping the counters, the recorded requests and the state
+// (users, tokens, processes): a fault healed, as opposed to Reset.
+func (e *Emulator) ClearFaults() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failures = nil
+	e.latency = map[string]time.Duration{}
+	e.down = false
+}
+
 // write answers the instruction: its canned answer, or the standard one.
 func (f *failure) write(e *Emulator, w http.ResponseWriter, r *http.Request) {
 	if f.answer == nil {
 		e.writeFault(w, r, f.status)
+		return
+	}
+	if f.answer.Reset {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			c.Close()
+		}
 		return
 	}
 	for k, vs := range f.answer.Header {
