@@ -7,8 +7,8 @@
 # duration, Go 1.26's fuzz coordinator can report its own stop deadline as
 # a failure ("context deadline exceeded", no crasher; golang/go#75804,
 # fixed only in Go 1.27), which failed CI once on a loaded machine. A count
-# has no such deadline. Each count below is about 10 s on a 2-core CI box;
-# FUZZX multiplies them all (make fuzz: 3, about 30 s each; .ci/run: 1).
+# has no such deadline. Each count below is about 15 s on a 2-core CI box;
+# FUZZX multiplies them all (make fuzz: 2, about 30 s each; .ci/run: 1).
 # -timeout still ends a target that hangs, and a new input is minimised for
 # at most 1 s.
 #
@@ -18,13 +18,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZX=${FUZZX:-1}
 targets=(
-  "./proxy FuzzValidSession 40000"
-  "./proxy FuzzPathDenial 50000"
-  "./config FuzzParseRoutes 150000"
-  "./finapi FuzzParseRetryAfter 70000"
-  "./finapi FuzzGrantAnswer 40000"
+  "./proxy FuzzValidSession 60000"
+  "./proxy FuzzPathDenial 60000"
+  "./config FuzzParseRoutes 300000"
+  "./finapi FuzzParseRetryAfter 100000"
+  "./finapi FuzzGrantAnswer 70000"
   "./cache FuzzSealerOpen 60000"
-  "./jwtsession FuzzVerify 50000"
+  "./jwtsession FuzzVerify 90000"
 )
 for t in "${targets[@]}"; do
   set -- $t
