@@ -57,9 +57,21 @@ func NewKeys(secret []byte) (*Keys, error) {
 		reference: derive(labelReference),
 		storage:   derive(labelStorage),
 	}
-	k.macs.New = func() any { return hmac.New(sha256.New, k.session) }
+	k.macs.New = func() any { return &sessionMAC{h: hmac.New(sha256.New, k.session)} }
 	return k, nil
 }
+
+// sessionMAC is a pooled session hash with its buffers.
+type sessionMAC struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
+}
+
+// maxPooledSession bounds the input buffer a pooled sessionMAC keeps: a
+// session longer than any valid one (an identity in jwt mode, an over-long
+// header the caller sent) is hashed but its buffer not kept.
+const maxPooledSession = 4 << 10
 
 // StorageKey returns the key for encrypting tokens at rest.
 func (k *Keys) StorageKey() []byte { return k.storage }
@@ -68,13 +80,18 @@ func (k *Keys) StorageKey() []byte { return k.storage }
 // or an issuer-qualified subject (jwt mode). Only its keyed hash is
 // computed now; the finAPI identity is derived when first asked for.
 func (k *Keys) Session(raw string) Session {
-	m := k.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(raw))
-	var sum [sha256.Size]byte
+	m := k.macs.Get().(*sessionMAC)
+	m.h.Reset()
+	// Through the pooled buffers: []byte(raw) and the sum would escape
+	// through the hash.Hash interface, two allocations per request.
+	m.in = append(m.in[:0], raw...)
+	m.h.Write(m.in)
 	var id [2 * sha256.Size]byte
-	hex.Encode(id[:], m.Sum(sum[:0]))
-	k.macs.Put(m)
+	m.sum = m.h.Sum(m.sum[:0])
+	hex.Encode(id[:], m.sum)
+	if cap(m.in) <= maxPooledSession {
+		k.macs.Put(m)
+	}
 	return Session{ID: string(id[:]), raw: raw, keys: k}
 }
 

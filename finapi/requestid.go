@@ -14,6 +14,15 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
+// IsRequestIDKey reports whether key is the context key RequestID looks
+// up. A context node that carries a request's state of its own (proxy's)
+// answers it with the id as a string, and saves the WithRequestID node and
+// its boxed string on every request.
+func IsRequestIDKey(key any) bool {
+	_, ok := key.(requestIDKey)
+	return ok
+}
+
 // RequestID returns the request id ctx carries, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)

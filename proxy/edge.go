@@ -43,10 +43,13 @@ func (c clientIP) of(r *http.Request) (ip string, peerTrusted bool) {
 	if err != nil {
 		return host, false
 	}
-	peer = peer.Unmap()
-	if !c.isTrusted(peer) {
-		return peer.String(), false
+	if !c.isTrusted(peer.Unmap()) {
+		if peer.Is4() {
+			return host, false // already canonical: no String() to allocate
+		}
+		return peer.Unmap().String(), false
 	}
+	peer = peer.Unmap()
 	client := peer
 	hops := r.Header.Values("X-Forwarded-For")
 	for i := len(hops) - 1; i >= 0; i-- {

@@ -49,12 +49,21 @@ func NewTransport(timeout time.Duration) *http.Transport {
 // CopyBuffers recycles the 32 KiB buffers ReverseProxy copies bodies
 // through; without a pool it allocates one per request, most of the
 // allocation and GC work of a busy proxy.
-var CopyBuffers httputil.BufferPool = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+var CopyBuffers httputil.BufferPool = &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 
+const copyBufferSize = 32 << 10
+
+// bufferPool pools array pointers, which sync.Pool holds without an
+// allocation (a slice would be boxed on every Put).
 type bufferPool struct{ pool sync.Pool }
 
-func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+func (p *bufferPool) Get() []byte { return p.pool.Get().(*[copyBufferSize]byte)[:] }
+
+func (p *bufferPool) Put(b []byte) {
+	if cap(b) >= copyBufferSize {
+		p.pool.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
+	}
+}
 
 // forwarder sends a request, whose session already holds a token, to its
 // upstream, and replays it once with a fresh token when finAPI answers 401.
@@ -95,25 +104,32 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Path, out.URL.RawPath = st.outPath, st.outRawPath
 	out.URL.RawQuery = pr.In.URL.RawQuery
 	out.Host = ""
-	pr.SetXForwarded()
-	if st.clientIP != "" {
-		out.Header.Set("X-Forwarded-For", st.clientIP)
-	}
 
 	h := out.Header
 	h.Del(f.header)
 	for _, name := range strippedHeaders {
 		delete(h, name)
 	}
-	h.Set("Authorization", "Bearer "+st.token.AccessToken)
-	h.Set(RequestIDHeader, st.requestID)
-	if st.psuIP != "" {
-		h.Set(psuIPHeader, st.psuIP)
+	// The values live in the request's state (each a full slice, so an
+	// Add elsewhere copies instead of writing into it): h.Set would
+	// allocate a slice per header on every request.
+	set := func(i int, name, v string) {
+		if v != "" {
+			st.headers[i] = v
+			h[name] = st.headers[i : i+1 : i+1]
+		}
 	}
-	if st.psuUserAgent != "" {
-		h.Set(psuUserAgentHeader, st.psuUserAgent)
-	}
+	set(0, "Authorization", "Bearer "+st.token.AccessToken)
+	set(1, RequestIDHeader, st.requestID)
+	set(2, "X-Forwarded-For", st.clientIP) // finproxy's, not the caller's chain
+	set(3, psuIPHeader, st.psuIP)
+	set(4, psuUserAgentHeader, st.psuUserAgent)
+	h["X-Forwarded-Proto"] = forwardedProto[pr.In.TLS != nil]
 }
+
+// forwardedProto are X-Forwarded-Proto's values, shared by every request
+// (read only; capacity 1, so an Add copies).
+var forwardedProto = map[bool][]string{false: {"http"}, true: {"https"}}
 
 // strippedHeaders never reach an upstream from the caller (canonical
 // forms, so deleting them costs no canonicalisation). Authorization and

@@ -40,7 +40,18 @@ func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 				panic(p)
 			}
 		}()
-		if err := next(ec); err != nil {
+		// CONNECT (also in authority form, which has no path to route)
+		// and TRACE are refused whatever the route: no finAPI service
+		// takes them, a CONNECT tunnel would pass every check, and
+		// TRACE echoes the caller's headers. (Here rather than as a
+		// middleware of its own: Echo wraps those anew per request.)
+		var err error
+		if m := ec.Request().Method; m == http.MethodConnect || m == http.MethodTrace {
+			err = errMethodNotAllowed
+		} else {
+			err = next(ec)
+		}
+		if err != nil {
 			st.err = err
 			ec.Error(err)
 		}

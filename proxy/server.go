@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -158,12 +159,16 @@ func New(c Config) (*Handler, error) {
 		s.fwd.onRetry = c.Observer.Retry
 	}
 
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = s.handleError
-	e.Use(s.requestLog, refuseTunnels)
+	// Every chain is built once here: Echo wraps the middlewares of
+	// e.Use and of groups anew on every request (a closure each). So the
+	// main instance has none; every route's chain starts with the
+	// request log (and CORS when configured). A request whose target is
+	// not a path (CONNECT host:port, OPTIONS *) matches no route and goes
+	// to a second instance that takes the log and CORS per request,
+	// which only such requests pay.
+	outer := []echo.MiddlewareFunc{s.requestLog}
 	if len(c.CORSOrigins) > 0 {
-		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+		outer = append(outer, middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  c.CORSOrigins,
 			AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
 			AllowHeaders:  []string{c.SessionHeader, "Authorization", "Content-Type", "Accept", RequestIDHeader, "X-HTTP-Method-Override", psuIPHeader, psuUserAgentHeader, "PSU-Device-OS", "traceparent", "tracestate"},
@@ -174,21 +179,43 @@ func New(c Config) (*Handler, error) {
 			AllowCredentials: false,
 		}))
 	}
+	chain := func(h echo.HandlerFunc, mws ...echo.MiddlewareFunc) echo.HandlerFunc {
+		mws = append(slices.Clone(outer), mws...)
+		for i := len(mws) - 1; i >= 0; i-- {
+			h = mws[i](h)
+		}
+		return h
+	}
+	newEcho := func() *echo.Echo {
+		e := echo.New()
+		e.HideBanner, e.HidePort = true, true
+		e.HTTPErrorHandler = s.handleError
+		return e
+	}
 
-	own := e.Group("/proxy/v1", s.edge, sessionMW, s.sessionLimit)
-	own.Any("/session", methodNotAllowed("POST, DELETE")) // replaced below for the allowed ones
-	own.Any("/session/logout", methodNotAllowed("POST"))
-	own.POST("/session", s.warmUp)
-	own.DELETE("/session", s.deleteSession)
-	own.POST("/session/logout", s.logout)
-	e.Any("/proxy", s.noRoute)
-	e.Any("/proxy/*", s.noRoute)
-
-	// The chain is built once: Echo would wrap route middleware anew on
-	// every request.
-	forward := s.resolve(s.edge(sessionMW(s.sessionLimit(s.forward))))
+	e := newEcho()
+	own := []echo.MiddlewareFunc{s.edge, sessionMW, s.sessionLimit}
+	for path, allowed := range map[string]string{"/proxy/v1/session": "POST, DELETE", "/proxy/v1/session/logout": "POST"} {
+		e.Any(path, chain(methodNotAllowed(allowed), own...)) // replaced below for the allowed ones
+	}
+	e.POST("/proxy/v1/session", chain(s.warmUp, own...))
+	e.DELETE("/proxy/v1/session", chain(s.deleteSession, own...))
+	e.POST("/proxy/v1/session/logout", chain(s.logout, own...))
+	e.Any("/proxy", chain(s.noRoute))
+	e.Any("/proxy/*", chain(s.noRoute))
+	forward := chain(s.forward, s.resolve, s.edge, sessionMW, s.sessionLimit)
 	e.Any("/*", forward)
 	e.Any("/", forward)
+
+	odd := newEcho()
+	odd.Use(outer...)
+	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || p[0] != '/' {
+			odd.ServeHTTP(w, r)
+			return
+		}
+		e.ServeHTTP(w, r)
+	})
 	admit := &newIdentities{
 		all:      newLimiters(c.NewSessionRate, c.NewSessionBurst, 1),
 		perIP:    newLimiters(c.NewSessionIPRate, c.NewSessionIPBurst, limiterKeys),
@@ -196,7 +223,7 @@ func New(c Config) (*Handler, error) {
 		log:      c.Log,
 	}
 	s.admit = admit
-	return &Handler{Handler: e, bodies: s.bodies, admit: admit}, nil
+	return &Handler{Handler: dispatch, bodies: s.bodies, admit: admit}, nil
 }
 
 type server struct {
@@ -208,19 +235,6 @@ type server struct {
 	sessionLimits *limiters
 	bodies        *bodies
 	admit         *newIdentities
-}
-
-// refuseTunnels answers CONNECT (also in authority form, which has no path
-// to route) and TRACE with 405 before routing: no finAPI service takes
-// them, a CONNECT tunnel would pass every check, and TRACE echoes the
-// caller's headers.
-func refuseTunnels(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(ec echo.Context) error {
-		if m := ec.Request().Method; m == http.MethodConnect || m == http.MethodTrace {
-			return errMethodNotAllowed
-		}
-		return next(ec)
-	}
 }
 
 // resolve checks the path, picks the upstream and refuses denied routes,
