@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/finproxy/finproxy/auth"
 )
@@ -157,5 +158,33 @@ func TestSessionConcurrent(t *testing.T) {
 	}
 	for range 50 {
 		<-done
+	}
+}
+
+func TestTokenCodecRoundTrip(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 123456789)
+	long := strings.Repeat("x", 70_000) // beyond 16-bit lengths
+	for _, tok := range []auth.Token{
+		{},
+		{AccessToken: "a", RefreshToken: "r", UserID: "fp-user", Issued: t0, Expiry: t0.Add(time.Hour)},
+		{AccessToken: "a", Issued: t0, After401: true},
+		{RefreshToken: "only-refresh", Expiry: t0},
+		{UserID: "conflict-marker", Issued: t0, Expiry: t0.Add(24 * time.Hour)},
+		{AccessToken: long, RefreshToken: long + "r", UserID: "u"},
+	} {
+		got, err := auth.TokenCodec.Decode(auth.TokenCodec.Encode(tok))
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if got.AccessToken != tok.AccessToken || got.RefreshToken != tok.RefreshToken || got.UserID != tok.UserID ||
+			got.After401 != tok.After401 || !got.Expiry.Equal(tok.Expiry) || !got.Issued.Equal(tok.Issued) ||
+			got.Expiry.IsZero() != tok.Expiry.IsZero() || got.Issued.IsZero() != tok.Issued.IsZero() {
+			t.Errorf("round trip of %.40v gave %.40v", tok, got)
+		}
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("\xff", 25)} {
+		if _, err := auth.TokenCodec.Decode(bad); err == nil {
+			t.Errorf("Decode(%q) accepted garbage", bad)
+		}
 	}
 }

@@ -92,7 +92,7 @@ type counters struct {
 func newSessions(src auth.SessionSource, clock *fakeClock, cnt *counters) *auth.Sessions {
 	return &auth.Sessions{
 		Source:  src,
-		Store:   cache.NewMemory[auth.Token](0),
+		Store:   cache.NewMemory(0, auth.TokenCodec),
 		Timeout: time.Minute,
 		Now:     clock.Now,
 		Hooks: auth.Hooks{

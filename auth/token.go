@@ -9,7 +9,11 @@ package auth
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"time"
+
+	"github.com/finproxy/finproxy/cache"
 )
 
 // A Token is a finAPI access token with what finproxy needs to renew it.
@@ -62,3 +66,71 @@ type SessionSource interface {
 
 // Clock returns the current time; tests inject their own.
 type Clock func() time.Time
+
+// TokenCodec keeps tokens in the memory store as one string each: a
+// header of 25 bytes (expiry and issue time as Unix nanoseconds, 0 for
+// none; a flag byte; the lengths of the access and refresh tokens) and
+// the three strings after it. Decoding returns substrings: no allocation
+// per request, and less memory per cached session than the boxed struct
+// with its three strings (BenchmarkSessionMemory in proxy).
+var TokenCodec = cache.Codec[Token]{Encode: encodeToken, Decode: decodeToken}
+
+const tokenHeader = 8 + 8 + 1 + 4 + 4
+
+func encodeToken(t Token) string {
+	b := make([]byte, 0, tokenHeader+len(t.AccessToken)+len(t.RefreshToken)+len(t.UserID))
+	b = binary.LittleEndian.AppendUint64(b, uint64(unixNano(t.Expiry)))
+	b = binary.LittleEndian.AppendUint64(b, uint64(unixNano(t.Issued)))
+	var flags byte
+	if t.After401 {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(t.AccessToken)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(t.RefreshToken)))
+	b = append(append(append(b, t.AccessToken...), t.RefreshToken...), t.UserID...)
+	return string(b)
+}
+
+func decodeToken(s string) (Token, error) {
+	if len(s) < tokenHeader {
+		return Token{}, errors.New("auth: stored token too short")
+	}
+	a, r := int(le(s[17:21])), int(le(s[21:25]))
+	if a < 0 || r < 0 || len(s)-tokenHeader < a+r {
+		return Token{}, errors.New("auth: stored token truncated")
+	}
+	rest := s[tokenHeader:]
+	return Token{
+		Expiry:       fromUnixNano(int64(le(s[0:8]))),
+		Issued:       fromUnixNano(int64(le(s[8:16]))),
+		After401:     s[16] == 1,
+		AccessToken:  rest[:a],
+		RefreshToken: rest[a : a+r],
+		UserID:       rest[a+r:],
+	}, nil
+}
+
+// le decodes a little-endian number of up to 8 bytes from s without
+// converting s to a slice.
+func le(s string) uint64 {
+	var v uint64
+	for i := len(s) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(s[i])
+	}
+	return v
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}

@@ -52,12 +52,13 @@ type Backend[V any] struct {
 	Close func() error
 }
 
-// OpenBackend builds the configured store: memory, or Redis behind a Conn
-// with an in-memory L1, sealed values and a cross-replica lock.
-func OpenBackend[V any](c BackendConfig) (*Backend[V], error) {
+// OpenBackend builds the configured store: memory (its values kept
+// through codec), or Redis behind a Conn with an in-memory L1, sealed
+// values and a cross-replica lock.
+func OpenBackend[V any](c BackendConfig, codec Codec[V]) (*Backend[V], error) {
 	switch c.Kind {
 	case KindMemory:
-		mem := NewMemory[V](time.Minute)
+		mem := NewMemory(time.Minute, codec)
 		return &Backend[V]{Store: mem, Ping: mem.Ping, Down: func() bool { return false }, Len: mem.Len, Close: func() error { return nil }}, nil
 	case KindRedis:
 	default:

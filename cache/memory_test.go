@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestMemory(t *testing.T) {
 		{name: "delete", do: del("b"), key: "b"},
 		{name: "delete missing is no error", do: del("never"), key: "never"},
 	}
-	m := cache.NewMemory[string](0)
+	m := cache.NewMemory(0, cache.Codec[string]{})
 	for _, s := range steps {
 		if s.do != nil {
 			if err := s.do(m); err != nil {
@@ -60,7 +61,7 @@ func TestMemory(t *testing.T) {
 
 func TestMemoryConcurrent(t *testing.T) {
 	ctx := context.Background()
-	m := cache.NewMemory[int](time.Minute)
+	m := cache.NewMemory(time.Minute, cache.Codec[int]{})
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
@@ -77,5 +78,23 @@ func TestMemoryConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := m.Len(); n != 1 {
 		t.Errorf("Len = %d, want 1", n)
+	}
+}
+
+// TestMemoryForgetsExpired: the table stays bounded by the entries still
+// alive; expired ones are swept, not only hidden.
+func TestMemoryForgetsExpired(t *testing.T) {
+	ctx := context.Background()
+	m := cache.NewMemory(20*time.Millisecond, cache.Codec[int]{})
+	for i := range 1000 {
+		m.Set(ctx, fmt.Sprint(i), i, 10*time.Millisecond)
+	}
+	m.Set(ctx, "alive", 1, time.Hour)
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Len() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := m.Len(); n != 1 {
+		t.Errorf("%d entries held after expiry, want 1", n)
 	}
 }

@@ -555,7 +555,7 @@ func BenchmarkStoreGet(b *testing.B) {
 		name  string
 		store Store[testValue]
 	}{
-		{"memory", NewMemory[testValue](time.Minute)},
+		{"memory", NewMemory(time.Minute, Codec[testValue]{})},
 		{"redis-l1-hit", newTestRedis(b, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: testPrefix(b, client), L1TTL: time.Hour})},
 		{"redis-l1-miss", newTestRedis(b, RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Prefix: testPrefix(b, client), L1TTL: -1})},
 	}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -148,7 +149,17 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store[testValue]) {
 }
 
 func TestMemoryStore(t *testing.T) {
-	testStore(t, func(t *testing.T) Store[testValue] { return NewMemory[testValue](time.Minute) })
+	testStore(t, func(t *testing.T) Store[testValue] { return NewMemory(time.Minute, Codec[testValue]{}) })
+}
+
+// TestMemoryStoreWithCodec: the same behaviour when values are kept as
+// strings (a JSON codec here; auth.TokenCodec in production).
+func TestMemoryStoreWithCodec(t *testing.T) {
+	codec := Codec[testValue]{
+		Encode: func(v testValue) string { b, _ := json.Marshal(v); return string(b) },
+		Decode: func(s string) (v testValue, err error) { return v, json.Unmarshal([]byte(s), &v) },
+	}
+	testStore(t, func(t *testing.T) Store[testValue] { return NewMemory(time.Minute, codec) })
 }
 
 func TestRedisStore(t *testing.T) {

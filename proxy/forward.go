@@ -124,12 +124,15 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	set(2, "X-Forwarded-For", st.clientIP) // finproxy's, not the caller's chain
 	set(3, psuIPHeader, st.psuIP)
 	set(4, psuUserAgentHeader, st.psuUserAgent)
-	h["X-Forwarded-Proto"] = forwardedProto[pr.In.TLS != nil]
+	h["X-Forwarded-Proto"] = protoHTTP
+	if pr.In.TLS != nil {
+		h["X-Forwarded-Proto"] = protoHTTPS
+	}
 }
 
-// forwardedProto are X-Forwarded-Proto's values, shared by every request
-// (read only; capacity 1, so an Add copies).
-var forwardedProto = map[bool][]string{false: {"http"}, true: {"https"}}
+// X-Forwarded-Proto's values, shared by every request (read only;
+// capacity 1, so an Add copies).
+var protoHTTP, protoHTTPS = []string{"http"}, []string{"https"}
 
 // strippedHeaders never reach an upstream from the caller (canonical
 // forms, so deleting them costs no canonicalisation). Authorization and

@@ -2,10 +2,9 @@ package proxy
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // sweepEvery is the least time between sweeps of idle buckets: a sweep
@@ -29,20 +28,26 @@ func (e *rateLimitedError) Unwrap() error { return errRateLimited }
 // with bounded memory: buckets idle long enough to be full again are swept,
 // and past max entries some are dropped (a dropped bucket starts full, so
 // eviction only ever errs toward letting a request through).
+//
+// The buckets are plain values in the map (16 bytes each), not
+// golang.org/x/time/rate limiters: one of those with its bucket pointer
+// cost about 150 bytes per active session, a fifth of a cached session's
+// memory, for features (reservations, waiting) finproxy does not use.
 type limiters struct {
-	rate  rate.Limit
-	burst int
+	rate  float64 // tokens per nanosecond
+	burst float64
 	max   int
 	idle  time.Duration // a bucket idle this long is full again
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]bucket
 	swept   time.Time
 }
 
+// bucket is one key's tokens as of last (Unix nanoseconds).
 type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+	tokens float64
+	last   int64
 }
 
 // newLimiters returns limiters of perSecond with burst, at most size keys.
@@ -53,50 +58,55 @@ func newLimiters(perSecond float64, burst, size int) *limiters {
 	}
 	burst = max(burst, 1)
 	return &limiters{
-		rate:    rate.Limit(perSecond),
-		burst:   burst,
+		rate:    perSecond / float64(time.Second),
+		burst:   float64(burst),
 		max:     size,
 		idle:    time.Duration(float64(burst)/perSecond*float64(time.Second)) + time.Second,
-		buckets: map[string]*bucket{},
+		buckets: map[string]bucket{},
 	}
 }
 
-// allow takes a token from key's bucket, or reports how long to wait.
+// allow takes a token from key's bucket, or reports how long to wait until
+// one is there.
 func (l *limiters) allow(key string, now time.Time) (ok bool, wait time.Duration) {
 	if l == nil {
 		return true, 0
 	}
+	t := now.UnixNano()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > max(l.idle, sweepEvery) {
-		l.sweep(now)
+		l.sweep(t)
 	}
-	b := l.buckets[key]
-	if b == nil {
+	b, found := l.buckets[key]
+	switch {
+	case !found:
 		if len(l.buckets) >= l.max {
 			l.evictSome()
 		}
-		b = &bucket{lim: rate.NewLimiter(l.rate, l.burst)}
+		b = bucket{tokens: l.burst, last: t}
+	case t > b.last:
+		b.tokens = min(l.burst, b.tokens+float64(t-b.last)*l.rate)
+		b.last = t
+	}
+	if b.tokens >= 1 {
+		b.tokens--
 		l.buckets[key] = b
+		return true, 0
 	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	l.buckets[key] = b
+	return false, time.Duration(math.Ceil((1 - b.tokens) / l.rate))
 }
 
 // sweep drops buckets idle long enough to be full again: forgetting them
 // changes nothing.
-func (l *limiters) sweep(now time.Time) {
+func (l *limiters) sweep(now int64) {
 	for k, b := range l.buckets {
-		if now.Sub(b.seen) > l.idle {
+		if time.Duration(now-b.last) > l.idle {
 			delete(l.buckets, k)
 		}
 	}
-	l.swept = now
+	l.swept = time.Unix(0, now)
 }
 
 // evictSome drops a tenth of the buckets, picked by map order (random).
@@ -111,4 +121,14 @@ func (l *limiters) evictSome() {
 		delete(l.buckets, k)
 		n--
 	}
+}
+
+// len returns the number of buckets held.
+func (l *limiters) len() int {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
 }

@@ -119,6 +119,7 @@ type Handler struct {
 	http.Handler
 	bodies *bodies
 	admit  *newIdentities
+	server *server // for the package's own tests
 }
 
 // AdmitNewSession is auth.Sessions' Admit hook: it bounds the new finAPI
@@ -223,7 +224,7 @@ func New(c Config) (*Handler, error) {
 		log:      c.Log,
 	}
 	s.admit = admit
-	return &Handler{Handler: dispatch, bodies: s.bodies, admit: admit}, nil
+	return &Handler{Handler: dispatch, bodies: s.bodies, admit: admit, server: s}, nil
 }
 
 type server struct {
