@@ -32,6 +32,7 @@ import (
 	"github.com/finproxy/finproxy/config"
 	"github.com/finproxy/finproxy/finapi"
 	"github.com/finproxy/finproxy/jwtsession"
+	"github.com/finproxy/finproxy/logbuf"
 	"github.com/finproxy/finproxy/metrics"
 	"github.com/finproxy/finproxy/proxy"
 	"github.com/finproxy/finproxy/redact"
@@ -77,8 +78,12 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "finproxy: configuration valid:", cfg.Summary())
 		return 0
 	}
-	// Every log line passes the redaction guard, whatever logger wrote it.
-	log := newLogger(cfg, redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret, urlPassword(cfg.RedisURL)))
+	// Every log line passes the redaction guard, whatever logger wrote it,
+	// off the request path: logbuf gathers lines and one goroutine redacts
+	// and writes them, never making a request wait for stdout.
+	logOut := logbuf.New(redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret, urlPassword(cfg.RedisURL)), 0)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 
 	env := envMap(environ)
 	traced := tracing.Enabled(func(k string) string { return env[k] })
@@ -98,7 +103,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	parts, err := build(ctx, cfg, log, traced)
+	parts, err := build(ctx, cfg, log, logOut.Dropped, traced)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
@@ -239,7 +244,7 @@ func newVerifier(ctx context.Context, cfg *config.Config, log zerolog.Logger) (f
 
 // build makes finproxy's parts from cfg. With traced, the proxy handler and
 // every call to finAPI are instrumented with OpenTelemetry.
-func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced bool) (*parts, error) {
+func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropped func() int64, traced bool) (*parts, error) {
 	keys, err := auth.NewKeys([]byte(cfg.IdentitySecret))
 	if err != nil {
 		return nil, err
@@ -342,7 +347,8 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, traced b
 		}
 		return false
 	}
-	m.SetHealth(metrics.Health{FinAPIInFlight: limit.InUse, FinAPIWaiting: limit.Waiting, StoreDown: st.Down, CredentialsRefused: credentialsRefused})
+	m.SetHealth(metrics.Health{FinAPIInFlight: limit.InUse, FinAPIWaiting: limit.Waiting, StoreDown: st.Down, CredentialsRefused: credentialsRefused,
+		LogLinesDropped: logDropped})
 	var handler http.Handler = proxyHandler
 	if traced {
 		handler = otelhttp.NewHandler(handler, "finproxy",

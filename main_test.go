@@ -34,7 +34,7 @@ func TestTracing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := build(t.Context(), cfg, zerolog.Nop(), true)
+	p, err := build(t.Context(), cfg, zerolog.Nop(), func() int64 { return 0 }, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,9 @@ type Health struct {
 	// CredentialsRefused reports that finAPI refuses the client
 	// credentials since their last success.
 	CredentialsRefused func() bool
+	// LogLinesDropped counts log lines dropped because the log output
+	// did not keep up (logbuf).
+	LogLinesDropped func() int64
 }
 
 // SetHealth sets what the health gauges read.
@@ -57,5 +60,12 @@ func (m *Metrics) healthGauges() []prometheus.Collector {
 			return 0
 		}))
 	}
+	out = append(out, prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "log_lines_dropped_total",
+		Help: "Log lines dropped because the log output (stdout) did not keep up; requests never wait for it."}, func() float64 {
+		if h := m.health.Load(); h != nil && h.LogLinesDropped != nil {
+			return float64(h.LogLinesDropped())
+		}
+		return 0
+	}))
 	return out
 }

@@ -11,10 +11,13 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// PSU headers finAPI wants for calls that reach a bank.
+// PSU headers finAPI wants for calls that reach a bank, in their
+// canonical form: finproxy reads and writes header maps by key directly,
+// and a key spelled otherwise would miss the caller's header (and send it
+// alongside finproxy's). Header names are case-insensitive on the wire.
 const (
-	psuIPHeader        = "PSU-IP-Address"
-	psuUserAgentHeader = "PSU-User-Agent"
+	psuIPHeader        = "Psu-Ip-Address"
+	psuUserAgentHeader = "Psu-User-Agent"
 )
 
 // clientIP finds the real client address: the peer, unless the peer is a

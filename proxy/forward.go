@@ -146,6 +146,8 @@ var protoHTTP, protoHTTPS = []string{"http"}, []string{"https"}
 // goes too: net/http already answered the caller's 100-continue when the
 // body was read, and an upstream's 100 would reach the caller as a second
 // one and be logged as the status.
+//
+// Every key must be canonical (TestStrippedHeadersAreCanonical).
 var strippedHeaders = []string{
 	"Authorization", "Cookie", ReasonHeader, "Expect",
 	"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Prefix", "X-Forwarded-Host",

@@ -1,37 +1,56 @@
 #!/usr/bin/env bash
-# Load benchmark on loopback, all in one run so the ratios are fair on a
-# noisy machine: wrk against a bare httputil.ReverseProxy (the baseline) and
-# against finproxy in header and jwt session mode, each in front of the same
-# upstream (the emulator's echo server). When Redis answers at REDIS_URL,
-# finproxy in header mode with the Redis store is measured too, with its
-# in-memory L1 (the default, 2s) and without it (every request reads Redis),
-# and compared with the memory store.
+# make bench's load benchmark, on loopback, all in one run so that every
+# figure is a ratio to a baseline measured in the same run on this noisy
+# machine. The baseline is the engine's real ceiling: a bare
+# httputil.ReverseProxy (test/cmd/bareproxy: Rewrite, the same pooled
+# transport, the same copy-buffer pool, a fixed Bearer). Against it:
+# finproxy in header mode (memory store), jwt mode (HS256), and, when Redis
+# answers, header mode with the Redis store with its L1 and without.
 #
-# Every round runs each target once, in a rotated order, and each figure is
-# a ratio to a baseline measured in the same round; with ROUNDS > 1 the
-# median ratio is printed as well. Bounded: DURATION seconds per target and
-# round (default 10), loopback only.
+# 1. Throughput: wrk, THREADS threads and CONNS connections, rotating over
+#    SESSIONS warm sessions (a wrk Lua script), DURATION seconds per target,
+#    ROUNDS rounds in rotated order; req/s per round, each ratio to the bare
+#    engine of the same round, the median and the spread.
+# 2. Latency, open loop (test/cmd/loadgen: requests start at a constant
+#    rate whatever the target does, latency counted from when a request was
+#    due, so queueing shows): the bare engine and finproxy header at half
+#    the bare engine's saturation rate (p99 added), then finproxy at 50, 60
+#    and 70 % of its own maximum (no cliff below 70 %).
+# 3. Cold path: 10 000 new sessions at concurrency 200 against an emulator
+#    answering every call after 50 ms: total time, p50/p99, errors and the
+#    emulator's peak of concurrent finAPI identity calls (bounded by
+#    FINPROXY_FINAPI_CONCURRENCY, 32).
 #
-# Environment: DURATION (10), CONNS (50), THREADS (2), ROUNDS (1),
-# BASE_PORT (18180; the run uses BASE_PORT+1 .. BASE_PORT+18),
-# LOG_LEVEL (warn: no request log lines; "info" is production's default),
-# REDIS (auto, or 0 to skip), REDIS_URL (redis://127.0.0.1:6379/13).
+# finproxy runs at LOG_LEVEL (info: production's default, a line per
+# request), with its per-session rate limit on (the default) and the
+# new-session budget raised so that warming and the cold path are not
+# refused. Bounded: every step stops by itself; loopback only.
+#
+# Environment: DURATION (10), CONNS (32), THREADS (1), ROUNDS (3),
+# SESSIONS (1000), BASE_PORT (18180; uses BASE_PORT+1 .. +24), LOG_LEVEL
+# (info), REDIS (auto, or 0 to skip), REDIS_URL (redis://127.0.0.1:6379/13),
+# LATENCY (1; 0 skips step 2), COLD (1; 0 skips step 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
-CONNS=${CONNS:-50}
-THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-1}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-3}
+SESSIONS=${SESSIONS:-1000}
 BASE_PORT=${BASE_PORT:-18180}
-LOG_LEVEL=${LOG_LEVEL:-warn}
+LOG_LEVEL=${LOG_LEVEL:-info}
 REDIS=${REDIS:-auto}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/13}
+LATENCY=${LATENCY:-1}
+COLD=${COLD:-1}
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 make -s build
 go build -o bin/bareproxy ./test/cmd/bareproxy
+go build -o bin/loadgen ./test/cmd/loadgen
 
 port() { echo $((BASE_PORT + $1)); }
 EMU=127.0.0.1:$(port 1) PCTL=127.0.0.1:$(port 2) ECHO=127.0.0.1:$(port 3)
+SLOW=127.0.0.1:$(port 4) SLOWPC=127.0.0.1:$(port 5)
 BARE=127.0.0.1:$(port 10)
 
 if [[ $REDIS != 0 ]] && command -v redis-cli >/dev/null && redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG; then
@@ -43,14 +62,14 @@ fi
 REDIS_PREFIX="finproxy-bench-$$-$(date +%s):"
 
 # A port already in use would have us measure somebody else's process.
-for p in $(seq "$(port 1)" "$(port 18)"); do
+for p in $(seq "$(port 1)" "$(port 24)"); do
   if [[ -n $(ss -Hltn "sport = :$p") ]]; then
     echo "port $p is in use; set BASE_PORT to a free range" >&2
     exit 1
   fi
 done
 
-logs=$(mktemp -d)
+work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -58,7 +77,7 @@ cleanup() {
   if [[ $REDIS == 1 ]]; then
     redis-cli -u "$REDIS_URL" --scan --pattern "${REDIS_PREFIX}*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null || true
   fi
-  rm -rf "$logs"
+  rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -66,18 +85,16 @@ trap 'exit 130' INT TERM
 start() { # name command...
   local name=$1
   shift
-  "$@" >"$logs/$name.log" 2>&1 &
+  "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
 }
-# await name url: wait up to 10s for url to answer 2xx, and for the process
-# started last under name to still be ours and alive.
-await() {
+await() { # name url: up to 10 s for url to answer 2xx
   for _ in $(seq 1 100); do
     if curl -fsS -o /dev/null "$2" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "$1 did not come up ($2); its log:" >&2
-  cat "$logs/$1.log" >&2
+  cat "$work/$1.log" >&2
   exit 1
 }
 
@@ -85,20 +102,21 @@ start emulator ./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-add
 start bare ./bin/bareproxy -addr $BARE -target http://$ECHO
 
 HMAC=bench-jwt-hmac-secret-0123456789abcdef0123
-common=(FINPROXY_ACCESS_URL=http://$EMU FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$ECHO
+common=(FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$ECHO
         FINPROXY_CLIENT_ID=bench FINPROXY_CLIENT_SECRET=bench-secret
         FINPROXY_IDENTITY_SECRET=bench-identity-secret-0123456789abcdef0123
-        FINPROXY_RATE_SESSION=0 FINPROXY_LOG_LEVEL=$LOG_LEVEL FINPROXY_PPROF=true)
+        FINPROXY_NEW_SESSION_RATE=100000 FINPROXY_NEW_SESSION_BURST=100000
+        FINPROXY_LOG_LEVEL=$LOG_LEVEL FINPROXY_PPROF=true)
 finproxy() { # name listen-offset env...
   local name=$1 off=$2
   shift 2
   start "$name" env "${common[@]}" FINPROXY_LISTEN_ADDR=127.0.0.1:$(port "$off") \
     FINPROXY_ADMIN_ADDR=127.0.0.1:$(port $((off + 1))) "$@" ./bin/finproxy
 }
-finproxy header 11
-finproxy jwt 13 FINPROXY_SESSION_AUTH=jwt FINPROXY_JWT_HMAC_SECRET=$HMAC FINPROXY_JWT_ISSUER=bench
+finproxy header 11 FINPROXY_ACCESS_URL=http://$EMU
+finproxy jwt 13 FINPROXY_ACCESS_URL=http://$EMU FINPROXY_SESSION_AUTH=jwt FINPROXY_JWT_HMAC_SECRET=$HMAC FINPROXY_JWT_ISSUER=bench
 if [[ $REDIS == 1 ]]; then
-  redis=(FINPROXY_STORE=redis FINPROXY_REDIS_URL=$REDIS_URL FINPROXY_REDIS_PREFIX=$REDIS_PREFIX)
+  redis=(FINPROXY_ACCESS_URL=http://$EMU FINPROXY_STORE=redis FINPROXY_REDIS_URL=$REDIS_URL FINPROXY_REDIS_PREFIX=$REDIS_PREFIX)
   finproxy redis 15 "${redis[@]}"
   finproxy redis-nol1 17 "${redis[@]}" FINPROXY_REDIS_L1_TTL=0
 fi
@@ -111,81 +129,120 @@ if [[ $REDIS == 1 ]]; then
   await redis http://127.0.0.1:$(port 16)/readyz
   await redis-nol1 http://127.0.0.1:$(port 18)/readyz
 fi
-for p in "${pids[@]}"; do
-  kill -0 "$p" 2>/dev/null || { echo "a server exited early; logs in $logs" >&2; tail -n 5 "$logs"/*.log >&2; exit 1; }
-done
 
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-p=$(printf '{"iss":"bench","sub":"user-1","exp":%d}' $(( $(date +%s) + 3600 )) | b64url)
-s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -hmac "$HMAC" -binary | b64url)
-JWT="$h.$p.$s"
-SESSION=bench-session-0123456789
+# Sessions: SESSIONS header-mode ids, and as many JWTs.
+./bin/loadgen jwts -hmac "$HMAC" -issuer bench -n "$SESSIONS" >"$work/jwts"
+for ((i = 0; i < SESSIONS; i++)); do printf 'bench-session-%06d\n' "$i"; done >"$work/sessions"
+cat >"$work/rotate.lua" <<'LUA'
+-- Each request carries the next of the sessions in SESSIONS_FILE.
+local sessions = {}
+for line in io.lines(os.getenv("SESSIONS_FILE")) do sessions[#sessions + 1] = line end
+local i = math.random(#sessions)
+request = function()
+  i = i % #sessions + 1
+  return wrk.format(nil, nil, { ["X-Session-Id"] = sessions[i] })
+end
+LUA
 
-# name|url|header, the baseline first.
-targets=("bare ReverseProxy|http://$BARE/api/v2/accounts|X-Session-Id: $JWT"
-         "finproxy header|http://127.0.0.1:$(port 11)/fast/api/v2/accounts|X-Session-Id: $SESSION"
-         "finproxy jwt|http://127.0.0.1:$(port 13)/fast/api/v2/accounts|X-Session-Id: $JWT")
+# name|url|sessions file, the baseline first.
+targets=("bare|http://$BARE/api/v2/accounts|$work/sessions"
+         "header|http://127.0.0.1:$(port 11)/fast/api/v2/accounts|$work/sessions"
+         "jwt|http://127.0.0.1:$(port 13)/fast/api/v2/accounts|$work/jwts")
 if [[ $REDIS == 1 ]]; then
-  targets+=("finproxy header redis|http://127.0.0.1:$(port 15)/fast/api/v2/accounts|X-Session-Id: $SESSION"
-            "finproxy header redis noL1|http://127.0.0.1:$(port 17)/fast/api/v2/accounts|X-Session-Id: $SESSION")
+  targets+=("redis|http://127.0.0.1:$(port 15)/fast/api/v2/accounts|$work/sessions"
+            "redis-noL1|http://127.0.0.1:$(port 17)/fast/api/v2/accounts|$work/sessions")
 fi
 
-# Warm every path once (creates the finAPI user behind each session).
+# Warm every session on every target (creates the finAPI users).
 for t in "${targets[@]}"; do
-  IFS='|' read -r _ url hdr <<<"$t"
-  curl -fsS -o /dev/null -H "$hdr" "$url"
+  IFS='|' read -r name url file <<<"$t"
+  out=$(./bin/loadgen open -url "$url" -session-file "$file" -rate 1000 -duration $((SESSIONS / 1000 + 1))s)
+  grep -q ' failed=0 ' <<<"$out" || { echo "warming $name failed: $out" >&2; exit 1; }
 done
 
 declare -A rps
 failed=0
-run() { # round name url header
-  local out r lat non2xx sockerr
-  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "$4" "$3")
+wrkrun() { # round name url file
+  local out r non2xx sockerr
+  out=$(SESSIONS_FILE=$4 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$work/rotate.lua" "$3")
   r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  lat=$(awk '/Latency/ {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
   sockerr=$(awk -F'Socket errors: ' '/Socket errors/ {print $2}' <<<"$out")
-  printf '%-28s %10s req/s   avg latency %-8s non-2xx %s%s\n' "$2" "$r" "$lat" "${non2xx:-0}" \
-    "${sockerr:+   socket errors: $sockerr}" >&2
+  printf '  %-12s %10s req/s%s%s\n' "$2" "$r" "${non2xx:+   non-2xx $non2xx}" "${sockerr:+   socket errors: $sockerr}"
   # Error answers are cheap: a run with any is not a measurement.
   if [[ -n $non2xx || -n $sockerr ]]; then failed=1; fi
   rps[$1:$2]=$r
 }
 
-echo "wrk -t$THREADS -c$CONNS -d${DURATION}s on $(nproc) cores, loopback, $ROUNDS round(s), finproxy log level $LOG_LEVEL" >&2
+echo "== throughput: wrk -t$THREADS -c$CONNS -d${DURATION}s, $SESSIONS sessions rotating, $(nproc) cores, loopback, $ROUNDS rounds, finproxy log level $LOG_LEVEL"
 n=${#targets[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
-  echo "round $round" >&2
+  echo " round $round"
   for ((i = 0; i < n; i++)); do
-    IFS='|' read -r name url hdr <<<"${targets[$(((i + round - 1) % n))]}"
-    run "$round" "$name" "$url" "$hdr"
+    IFS='|' read -r name url file <<<"${targets[$(((i + round - 1) % n))]}"
+    wrkrun "$round" "$name" "$url" "$file"
   done
 done
 
-# ratio a b: a's req/s over b's, per round, then the median over rounds.
+median() { sort -n | awk '{v[NR]=$1} END {print NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+# ratio a b: a's req/s over b's per round; prints "median (min–max)".
 ratio() {
-  local vals=()
   for ((round = 1; round <= ROUNDS; round++)); do
-    vals+=("$(awk -v a="${rps[$round:$1]}" -v b="${rps[$round:$2]}" 'BEGIN {printf "%.1f", 100*a/b}')")
-  done
-  printf '%s\n' "${vals[@]}" | sort -n | awk '{v[NR]=$1} END {
-    m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
-    s = ""; for (i = 1; i <= NR; i++) s = s (i > 1 ? " " : "") v[i]
-    if (NR > 1) printf "%.1f%% (median of %s)", m, s; else printf "%.1f%%", m }'
+    awk -v a="${rps[$round:$1]}" -v b="${rps[$round:$2]}" 'BEGIN {printf "%.3f\n", a/b}'
+  done | sort -n | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
+    printf "%.2f (%.2f–%.2f)", m, v[1], v[NR]}'
 }
-echo "ratio to bare ReverseProxy: header $(ratio "finproxy header" "bare ReverseProxy"), jwt $(ratio "finproxy jwt" "bare ReverseProxy")"
-if [[ $REDIS == 1 ]]; then
-  for v in "finproxy header redis" "finproxy header redis noL1"; do
-    for ((round = 1; round <= ROUNDS; round++)); do
-      awk -v r="${rps[$round:$v]}" -v m="${rps[$round:finproxy header]}" -v name="${v#finproxy header }" -v round="$round" -v cores="$(nproc)" 'BEGIN {
-        printf "%s store vs memory store (round %d): %.1f%% of the req/s, %+.1f%% time per request (%+.1f us of the %d-core box per request)\n",
-          name, round, 100*r/m, 100*(m/r - 1), 1e6*(1/r - 1/m)*cores, cores }'
-    done
-    echo "${v#finproxy header } store vs memory store: $(ratio "$v" "finproxy header") of the req/s"
+medrps() { for ((round = 1; round <= ROUNDS; round++)); do echo "${rps[$round:$1]}"; done | median; }
+echo " ratio to the bare engine, median of the rounds (spread):"
+for t in "${targets[@]:1}"; do
+  IFS='|' read -r name _ _ <<<"$t"
+  printf '  %-12s %s\n' "$name" "$(ratio "$name" bare)"
+done
+
+if [[ $LATENCY == 1 ]]; then
+  bare_max=$(medrps bare)
+  header_max=$(medrps header)
+  half=$(awk -v m="$bare_max" 'BEGIN {printf "%d", m / 2}')
+  echo "== latency, open loop, ${DURATION}s each (latency from when each request was due)"
+  open() { # label url rate: prints the run; sets P50 and P99 (ms)
+    local out
+    out=$(./bin/loadgen open -url "$2" -session-file "$work/sessions" -rate "$3" -duration "${DURATION}s")
+    echo "  $1: $(grep -v '^RESULT' <<<"$out")"
+    grep -q ' failed=0 dropped=0 ' <<<"$out" || failed=1
+    P50=$(sed -nE 's/^RESULT .* p50=([0-9.]+) .*/\1/p' <<<"$out")
+    P99=$(sed -nE 's/^RESULT .* p99=([0-9.]+) .*/\1/p' <<<"$out")
+  }
+  open "bare at half its saturation ($half/s)" "http://$BARE/api/v2/accounts" "$half"
+  bp50=$P50 bp99=$P99
+  open "finproxy header at the same rate" "http://127.0.0.1:$(port 11)/fast/api/v2/accounts" "$half"
+  awk -v a="$P50" -v b="$bp50" -v c="$P99" -v d="$bp99" -v r="$half" 'BEGIN {printf "  added by finproxy at %s/s: p50 %+.2f ms, p99 %+.2f ms\n", r, a-b, c-d}'
+  for share in 50 60 70; do
+    r=$(awk -v m="$header_max" -v s=$share 'BEGIN {printf "%d", m * s / 100}')
+    open "finproxy header at $share % of its maximum ($r/s)" "http://127.0.0.1:$(port 11)/fast/api/v2/accounts" "$r"
   done
 fi
+
+if [[ $COLD == 1 ]]; then
+  echo "== cold path: 10000 new sessions, concurrency 200, every finAPI call answered after 50 ms"
+  start slow-emulator ./bin/finapi-emulator -addr $SLOW -processctl-addr $SLOWPC -echo-addr "" \
+    -client-id bench -client-secret bench-secret -latency "/api/=50ms"
+  finproxy cold 19 FINPROXY_ACCESS_URL=http://$SLOW FINPROXY_PROCESSCTL_URL=http://$SLOWPC
+  await slow-emulator "http://$SLOW/_emulator/stats"
+  await cold http://127.0.0.1:$(port 20)/readyz
+  out=$(./bin/loadgen cold -url "http://127.0.0.1:$(port 19)/api/v2/accounts" -n 10000 -concurrency 200)
+  grep -v '^RESULT' <<<"$out" | sed 's/^/  /'
+  grep -q ' failed=0 ' <<<"$out" || failed=1
+  stats=$(curl -fsS "http://$SLOW/_emulator/stats")
+  echo "  emulator: $stats (peak_concurrency: identity calls at once; FINPROXY_FINAPI_CONCURRENCY is 32)"
+fi
+
+if command -v nginx >/dev/null; then
+  echo "== nginx is installed but not yet used as an anchor by this script"
+else
+  echo "== no nginx anchor: nginx is not installed"
+fi
+
 if ((failed)); then
-  echo "some requests failed (non-2xx or socket errors): these figures are not measurements" >&2
+  echo "some requests failed (non-2xx, socket errors or dropped): these figures are not measurements" >&2
   exit 1
 fi

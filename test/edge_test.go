@@ -146,6 +146,12 @@ func TestPSUHeadersAndClientIP(t *testing.T) {
 	untrusted := startProxy(t, f, proxyEnv(f))
 	untrusted.do(request{path: "/api/v2/accounts", session: session(t, 1), header: spoof})
 	h := last()
+	// Exactly one value each: the caller's must not travel as a second.
+	for _, name := range []string{"PSU-IP-Address", "PSU-User-Agent", "X-Forwarded-For", "X-Request-Id", "Authorization"} {
+		if v := h.Values(name); len(v) != 1 {
+			t.Errorf("%s reached finAPI as %q, want one value", name, v)
+		}
+	}
 	if h.Get("PSU-IP-Address") != "127.0.0.1" || h.Get("X-Forwarded-For") != "127.0.0.1" {
 		t.Errorf("untrusted caller chose its IP: PSU-IP-Address %q, X-Forwarded-For %q", h.Get("PSU-IP-Address"), h.Get("X-Forwarded-For"))
 	}

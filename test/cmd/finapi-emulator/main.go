@@ -25,6 +25,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,7 +94,7 @@ func run(args []string) error {
 		name, addr string
 		handler    http.Handler
 	}{
-		{"access", *addr, emu.Handler()},
+		{"access", *addr, withStats(emu)},
 		{"processctl", *pcAddr, emu.ProcessController()},
 		{"echo", *echoAddr, emulator.EchoHandler()},
 	}
@@ -176,4 +177,24 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// withStats is the Access handler plus GET /_emulator/stats (not finAPI's:
+// for make bench): the peak number of concurrent requests the emulator
+// served and a few counters, as JSON.
+func withStats(emu *emulator.Emulator) http.Handler {
+	access := emu.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/_emulator/stats" {
+			access.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]int{
+			"peak_concurrency": emu.PeakConcurrency(),
+			"users_created":    emu.Count(emulator.CounterUsersCreate),
+			"password_grants":  emu.Count(emulator.CounterPassword),
+			"refresh_grants":   emu.Count(emulator.CounterRefreshToken),
+		})
+	})
 }
