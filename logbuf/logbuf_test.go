@@ -14,7 +14,7 @@ type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 	// block, if not nil, holds every write until closed (a stalled stdout).
-	block chan struct{}
+	block  chan struct{}
 	writes int
 }
 
