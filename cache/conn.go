@@ -157,8 +157,7 @@ func (c *Conn) trip(err error) {
 }
 
 // probeUntilUp pings Redis every probe interval and closes the breaker
-// after two answers in a row (a Cluster's PING goes to any node: one
-// answer may come from a healthy node while the failing one is still down).
+// after two answers in a row (see answers).
 func (c *Conn) probeUntilUp() {
 	t := time.NewTicker(c.probe)
 	defer t.Stop()
@@ -169,7 +168,7 @@ func (c *Conn) probeUntilUp() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-		err := c.client.Ping(ctx).Err()
+		err := answers(ctx, c.client)
 		cancel()
 		if err != nil {
 			answered = 0
@@ -186,6 +185,23 @@ func (c *Conn) probeUntilUp() {
 		c.onChange(false)
 	}
 	c.open.Store(false)
+}
+
+// answers pings Redis as a whole. A Cluster's PING goes to one node, which
+// answers while a dead master's slots are still unreachable: the breaker
+// would close and open again every second until the failover ends. So a
+// Cluster answers when every master does, after its slot map is read
+// again (ForEachMaster reloads it): go-redis itself reloads it only on a
+// MOVED reply, which a dead master never sends, or once a minute, and until
+// then sends the dead master's slots to the dead master, also after its
+// replica took over.
+func answers(ctx context.Context, client redis.UniversalClient) error {
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			return m.Ping(ctx).Err()
+		})
+	}
+	return client.Ping(ctx).Err()
 }
 
 // errorf wraps a Redis error for op; nil stays nil.

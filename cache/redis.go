@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
@@ -67,10 +69,11 @@ type RedisConfig struct {
 // Another replica's logout is therefore honoured at once while pub/sub
 // works, and within L1TTL at most when it does not (a lost message, a
 // broken subscription); after the subscription reconnects the L1 is
-// flushed. With NoStaleOnError unset, a replica that cannot reach Redis at
-// all keeps serving its own L1 copies past L1TTL (availability over
-// freshness; such a token is still refused by finAPI once revoked, which
-// makes finproxy drop it).
+// flushed: no copy is served before Redis is asked again (the copies stay
+// for the fallback that follows). With NoStaleOnError unset, a replica
+// that cannot reach Redis at all keeps serving its own L1 copies past
+// L1TTL (availability over freshness; such a token is still refused by
+// finAPI once revoked, which makes finproxy drop it).
 //
 // Redis trouble: every command goes through the Conn (its own deadline, a
 // breaker that stops asking a failing Redis). Set and Delete update the L1
@@ -90,7 +93,11 @@ type Redis[V any] struct {
 	seed     maphash.Seed
 	stripes  [64]stripe
 	warned   sync.Map // kind → struct{}: unreadable entries logged once
+	beat     string   // this replica's own channel, for its heartbeat
+	echoed   atomic.Uint64
+	subMu    sync.Mutex // guards pubsub and closed
 	pubsub   *redis.PubSub
+	closed   bool
 	done     chan struct{} // closed when subscribe returns
 	ready    chan struct{} // closed when first subscribed
 	closeOne sync.Once
@@ -142,11 +149,15 @@ func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 		done:    make(chan struct{}),
 		ready:   make(chan struct{}),
 	}
+	r.beat = r.channel + ":" + r.id
 	if r.l1TTL > 0 {
 		r.l1 = gocache.New(gocache.NoExpiration, max(r.l1TTL, time.Minute))
 	}
 	r.pubsub = r.client.Subscribe(context.Background()) // dials later, in subscribe
 	go r.subscribe()
+	if r.l1 != nil { // without an L1, nothing is invalidated
+		go r.watch()
+	}
 	return r
 }
 
@@ -284,43 +295,123 @@ func (r *Redis[V]) Len() int {
 func (r *Redis[V]) Close() error {
 	var err error
 	r.closeOne.Do(func() {
-		err = r.pubsub.Close()
+		r.subMu.Lock()
+		r.closed = true
+		ps := r.pubsub
+		r.subMu.Unlock()
+		err = ps.Close()
 		<-r.done
 	})
 	return errorf("close", err)
 }
 
 // subscribe drops the L1 copies that other replicas invalidate until the
-// subscription is closed. A resubscription (after a reconnect) may have
+// store is closed, on one subscription after another (see resubscribe). A
+// resubscription (after a reconnect, or on a new subscription) may have
 // missed messages, so it flushes the L1.
 func (r *Redis[V]) subscribe() {
 	defer close(r.done)
-	// A failed first attempt is retried by go-redis, which keeps the
-	// channel and resubscribes when it reconnects.
-	_ = r.pubsub.Subscribe(context.Background(), r.channel)
-	ch := r.pubsub.ChannelWithSubscriptions(redis.WithChannelHealthCheckInterval(time.Second))
 	subscribed := false
-	for m := range ch {
-		switch m := m.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" {
-				continue
-			}
-			if subscribed && r.l1 != nil {
-				r.flush()
-				r.log.Info().Msg("cache: redis invalidation channel resubscribed; L1 flushed")
-			}
-			if !subscribed {
-				close(r.ready)
-			}
-			subscribed = true
-		case *redis.Message:
-			from, key, ok := strings.Cut(m.Payload, " ")
-			if ok && from != r.id {
-				r.forget(r.stripe(key), key)
+	for {
+		r.subMu.Lock()
+		ps, closed := r.pubsub, r.closed
+		r.subMu.Unlock()
+		if closed {
+			return
+		}
+		// A failed first attempt is retried by go-redis, which keeps the
+		// channels and resubscribes when it reconnects.
+		_ = ps.Subscribe(context.Background(), r.channel, r.beat)
+		for m := range ps.ChannelWithSubscriptions(redis.WithChannelHealthCheckInterval(time.Second)) {
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind != "subscribe" || m.Channel != r.channel {
+					continue
+				}
+				if subscribed && r.l1 != nil {
+					r.flush()
+					r.log.Info().Msg("cache: redis invalidation channel resubscribed; L1 flushed")
+				}
+				if !subscribed {
+					close(r.ready)
+				}
+				subscribed = true
+			case *redis.Message:
+				if m.Channel == r.beat {
+					if n, err := strconv.ParseUint(m.Payload, 10, 64); err == nil {
+						r.echoed.Store(n)
+					}
+					continue
+				}
+				from, key, ok := strings.Cut(m.Payload, " ")
+				if ok && from != r.id {
+					r.forget(r.stripe(key), key)
+				}
 			}
 		}
 	}
+}
+
+// beatEvery is how often a store checks that its subscription hears what
+// is published where it writes.
+const beatEvery = time.Second
+
+// watch publishes a heartbeat on the store's own channel every beatEvery
+// and starts a new subscription when the previous heartbeat did not come
+// back. A subscription can outlive its node's role: go-redis moves a
+// Sentinel client's commands to a new master but leaves its subscriptions
+// on the old one, which, alive and demoted (SENTINEL FAILOVER, a healed
+// partition), hears nothing published on the new master until the
+// sentinels make it a replica, if ever. Only a new subscription dials the
+// new master. The heartbeat goes past the Conn: it is no request's, and
+// neither waits for nor opens the breaker; it is skipped while the breaker
+// is open.
+func (r *Redis[V]) watch() {
+	t := time.NewTicker(beatEvery)
+	defer t.Stop()
+	var seq, sent uint64 // sent: the heartbeat awaited, 0 for none
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.ready:
+		}
+		select {
+		case <-r.done:
+			return
+		case <-t.C:
+		}
+		if r.conn.Down() {
+			sent = 0
+			continue
+		}
+		if sent != 0 && r.echoed.Load() < sent {
+			r.log.Info().Msg("cache: redis invalidation channel silent (its node no longer serves this replica's writes?); subscribing anew")
+			r.resubscribe()
+			sent = 0
+			continue
+		}
+		seq++
+		ctx, cancel := context.WithTimeout(context.Background(), r.conn.timeout)
+		err := r.client.Publish(ctx, r.beat, seq).Err()
+		cancel()
+		if sent = 0; err == nil {
+			sent = seq
+		}
+	}
+}
+
+// resubscribe replaces the subscription with a new one; subscribe moves
+// over to it when the old one's channel closes.
+func (r *Redis[V]) resubscribe() {
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	if r.closed {
+		return
+	}
+	old := r.pubsub
+	r.pubsub = r.client.Subscribe(context.Background())
+	old.Close()
 }
 
 // fill stores v, read from Redis with ttl left, in the L1, unless the key
@@ -358,6 +449,13 @@ func (r *Redis[V]) forget(s *stripe, key string) {
 	s.mu.Unlock()
 }
 
+// flush makes every L1 copy stale, after a resubscription that may have
+// missed invalidations: each is read from Redis before it is served again.
+// Unless NoStaleOnError, the copies stay for the fallback: a subscription
+// may come back while this replica's commands still fail (a Cluster's
+// channel moved to a promoted replica before the breaker closed), and
+// dropping them then would lose every session's token at once, a second
+// user or process per session.
 func (r *Redis[V]) flush() {
 	for i := range r.stripes {
 		r.stripes[i].mu.Lock()
@@ -365,7 +463,15 @@ func (r *Redis[V]) flush() {
 	for i := range r.stripes {
 		r.stripes[i].gen++
 	}
-	r.l1.Flush()
+	if r.stale {
+		for key, it := range r.l1.Items() {
+			if life := time.Until(time.Unix(0, it.Expiration)); life > 0 { // keep sets an expiry always
+				r.l1.Set(key, &l1Entry[V]{v: it.Object.(*l1Entry[V]).v}, life) // zero fresh: stale
+			}
+		}
+	} else {
+		r.l1.Flush()
+	}
 	for i := range r.stripes {
 		r.stripes[i].mu.Unlock()
 	}
