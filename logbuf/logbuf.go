@@ -1,9 +1,10 @@
 // Package logbuf takes log lines off the request path: a Writer copies each
 // line into a bounded buffer and returns; one goroutine writes what has
 // gathered to the real output (the redaction guard, then stdout) in one
-// write. When the output keeps up, every line goes out within moments of
-// being logged; when it cannot (a burst, a slow log pipeline), lines gather
-// and go out together, one system call for many. A caller never waits for
+// write. A lone line goes out at once; under load lines gather for up to a
+// millisecond and go out together, one wake-up and one system call for
+// many; when the output cannot keep up (a slow log pipeline), they gather
+// for as long as it takes. A caller never waits for
 // the output: a stalled stdout must not stall requests. When the buffer is
 // full, lines are dropped and counted, and a line saying how many is
 // written once the output takes lines again.
@@ -75,10 +76,21 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Dropped returns how many lines were dropped since the start.
 func (w *Writer) Dropped() int64 { return w.lost.Load() }
 
+// linger is how long the goroutine lets lines gather when it is woken
+// again within linger of its last write: under load one write (and one
+// wake-up) per linger instead of one per line, which cost a third of
+// finproxy's throughput at 7000 req/s; a lone line goes out at once.
+const linger = time.Millisecond
+
 func (w *Writer) run() {
 	defer close(w.done)
+	var last time.Time
 	for range w.wake {
+		if time.Since(last) < linger {
+			time.Sleep(linger)
+		}
 		w.flush()
+		last = time.Now()
 	}
 }
 

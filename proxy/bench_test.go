@@ -17,6 +17,8 @@ import (
 
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/jwtsession"
+	"github.com/finproxy/finproxy/logbuf"
+	"github.com/finproxy/finproxy/redact"
 )
 
 // The session benchmarks run the session middleware through echo's router in
@@ -228,6 +230,8 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 		{"bare", bare()},
 		{"finproxy-header", finproxy(zerolog.Nop())},
 		{"finproxy-header-log", finproxy(zerolog.New(io.Discard))},
+		// As production writes it: off the request path (logbuf), redacted.
+		{"finproxy-header-prodlog", finproxy(zerolog.New(prodLog(b)).With().Timestamp().Logger())},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -243,4 +247,11 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 			}
 		})
 	}
+}
+
+// prodLog is the log output main.go builds, to io.Discard.
+func prodLog(b *testing.B) io.Writer {
+	w := logbuf.New(redact.NewWriter(io.Discard, "bench-client-secret", string(benchIdentitySecret)), 0)
+	b.Cleanup(func() { w.Close() })
+	return w
 }

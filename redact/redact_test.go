@@ -2,6 +2,7 @@ package redact
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -68,3 +69,22 @@ func BenchmarkWriter(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestContainsFoldMatchesLowering: the fast search agrees with lowering
+// the text and searching, on text dense with near misses.
+func TestContainsFoldMatchesLowering(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := "bBeEaArRsSiIcC\\\":@ x"
+	for range 20000 {
+		n := rng.IntN(24)
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		for _, w := range []string{"bearer", "basic", "secret"} {
+			if got, want := containsFold(p, w), strings.Contains(strings.ToLower(string(p)), w); got != want {
+				t.Fatalf("containsFold(%q, %q) = %v, want %v", p, w, got, want)
+			}
+		}
+	}
+}
