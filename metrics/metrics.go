@@ -46,6 +46,8 @@ type Metrics struct {
 	requests         *prometheus.CounterVec   // route, method, code
 	requestDuration  *prometheus.HistogramVec // route
 	upstreamDuration *prometheus.HistogramVec // route
+	byRequest        sync.Map                 // requestKey → *requestHandles
+	byUpstream       sync.Map                 // route → prometheus.Observer
 	tokenRequests    *prometheus.CounterVec   // kind, outcome
 	usersCreated     prometheus.Counter
 	cacheLookups     *prometheus.CounterVec // result

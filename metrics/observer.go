@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Request counts a request the proxy answered and records how long it took.
@@ -11,14 +13,43 @@ import (
 // method is kept when it is a standard HTTP method, else it counts as
 // "OTHER". It implements proxy.Observer.
 func (m *Metrics) Request(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, normalizeMethod(method), statusCode(status)).Inc()
-	m.requestDuration.WithLabelValues(route).Observe(d.Seconds())
+	k := requestKey{route, normalizeMethod(method), status}
+	h, ok := m.byRequest.Load(k)
+	if !ok {
+		h, _ = m.byRequest.LoadOrStore(k, &requestHandles{
+			count:    m.requests.WithLabelValues(k.route, k.method, statusCode(status)),
+			duration: m.requestDuration.WithLabelValues(route),
+		})
+	}
+	rh := h.(*requestHandles)
+	rh.count.Inc()
+	rh.duration.Observe(d.Seconds())
+}
+
+// requestKey names the series of one kind of request. The label values
+// are bounded (configured routes, standard methods, three-digit codes), so
+// the cache of their handles is too.
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+// requestHandles are a kind of request's series, looked up once: a
+// WithLabelValues hashes its labels and takes the vector's lock on every
+// call, twice per request.
+type requestHandles struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // Upstream records how long a forwarded call took upstream. It implements
 // proxy.Observer.
 func (m *Metrics) Upstream(route string, d time.Duration) {
-	m.upstreamDuration.WithLabelValues(route).Observe(d.Seconds())
+	h, ok := m.byUpstream.Load(route)
+	if !ok {
+		h, _ = m.byUpstream.LoadOrStore(route, m.upstreamDuration.WithLabelValues(route))
+	}
+	h.(prometheus.Observer).Observe(d.Seconds())
 }
 
 // Retry counts a replay after an upstream 401. It implements
