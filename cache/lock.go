@@ -60,7 +60,22 @@ type RedisLocker struct {
 	// Retry is the poll interval while waiting; each wait is drawn
 	// between half of it and all of it. Optional. Default value 25ms.
 	Retry time.Duration
+
+	// unsure holds the tokens of attempts whose answer was lost (a
+	// timeout): Redis may have set the lock all the same, and nobody
+	// would release it before TTL. They are released in the background
+	// and before this locker's next attempt on the key.
+	mu     sync.Mutex
+	unsure map[string]string // Redis key → token
 }
+
+// maxUnsure bounds the table of unsure attempts; beyond it an arbitrary
+// one is forgotten (its lock, if it exists, expires by TTL).
+const maxUnsure = 10_000
+
+// releasers bounds the background releases of unsure attempts running at
+// once, across lockers.
+var releasers = make(chan struct{}, 64)
 
 // unlockScript deletes the lock only when it still holds the caller's
 // token: a holder whose lock expired must not release the next holder's.
@@ -87,6 +102,7 @@ func (l *RedisLocker) Lock(ctx context.Context, key string) (func(), error) {
 	token := hex.EncodeToString(b[:])
 	ttl, wait, retry := orDefault(l.TTL, 10*time.Second), orDefault(l.Wait, 10*time.Second), orDefault(l.Retry, 25*time.Millisecond)
 
+	l.releaseUnsure(ctx, rkey)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
@@ -95,6 +111,12 @@ func (l *RedisLocker) Lock(ctx context.Context, key string) (func(), error) {
 			ok, err = l.Conn.Client().SetNX(ctx, rkey, token, ttl).Result()
 			return err
 		})
+		if failing(err) && !errors.Is(err, ErrRedisDown) {
+			// The SET may have been carried out with its answer lost
+			// (a timeout): without this, the session would wait for a
+			// lock nobody holds until TTL, on every replica.
+			l.rememberUnsure(rkey, token)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil, fmt.Errorf("cache: lock: %w", ctx.Err())
@@ -128,6 +150,66 @@ func (l *RedisLocker) unlock(rkey, token string) func() {
 			_ = unlockScript.Run(ctx, l.Conn.Client(), []string{rkey}, token).Err()
 		})
 	}
+}
+
+// rememberUnsure records a lost attempt and releases it in the background
+// once Redis may answer again (past the breaker, like unlock).
+func (l *RedisLocker) rememberUnsure(rkey, token string) {
+	l.mu.Lock()
+	if l.unsure == nil {
+		l.unsure = map[string]string{}
+	}
+	if len(l.unsure) >= maxUnsure {
+		for k := range l.unsure {
+			delete(l.unsure, k)
+			break
+		}
+	}
+	l.unsure[rkey] = token
+	l.mu.Unlock()
+	select {
+	case releasers <- struct{}{}:
+	default:
+		return // enough releases running: the next Lock on rkey releases it
+	}
+	go func() {
+		defer func() { <-releasers }()
+		for _, after := range []time.Duration{100 * time.Millisecond, time.Second, 5 * time.Second} {
+			time.Sleep(after)
+			ctx, cancel := context.WithTimeout(context.Background(), l.Conn.timeout)
+			err := unlockScript.Run(ctx, l.Conn.Client(), []string{rkey}, token).Err()
+			cancel()
+			if err == nil {
+				l.forgetUnsure(rkey, token)
+				return
+			}
+		}
+	}()
+}
+
+// releaseUnsure releases this locker's own lost attempt on rkey, if any,
+// before it tries again.
+func (l *RedisLocker) releaseUnsure(ctx context.Context, rkey string) {
+	l.mu.Lock()
+	token, ok := l.unsure[rkey]
+	l.mu.Unlock()
+	if !ok {
+		return
+	}
+	err := l.Conn.Do(ctx, func(ctx context.Context) error {
+		return unlockScript.Run(ctx, l.Conn.Client(), []string{rkey}, token).Err()
+	})
+	if err == nil {
+		l.forgetUnsure(rkey, token)
+	}
+}
+
+func (l *RedisLocker) forgetUnsure(rkey, token string) {
+	l.mu.Lock()
+	if l.unsure[rkey] == token {
+		delete(l.unsure, rkey)
+	}
+	l.mu.Unlock()
 }
 
 func orDefault(d, def time.Duration) time.Duration {

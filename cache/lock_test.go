@@ -3,10 +3,14 @@ package cache
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestRedisLockerWaitsForHolder(t *testing.T) {
@@ -164,4 +168,93 @@ func TestRedisLockerExcludes(t *testing.T) {
 	if most.Load() != 1 || done.Load() != 40 {
 		t.Fatalf("at most %d holders at once over %d locks; want 1 over 40", most.Load(), done.Load())
 	}
+}
+
+// slowLink relays to Redis and, while slow is set, holds every answer
+// past the Conn's deadline: the command is carried out, its answer lost.
+type slowLink struct {
+	ln   net.Listener
+	slow atomic.Bool
+}
+
+func newSlowLink(t *testing.T, target string) *slowLink {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &slowLink{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := u.Read(buf)
+					if l.slow.Load() {
+						time.Sleep(300 * time.Millisecond)
+					}
+					if n > 0 {
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				c.Close()
+			}()
+		}
+	}()
+	return l
+}
+
+// TestRedisLockerLostAnswer: a SET NX whose answer is lost (Redis set the
+// lock; the deadline passed first) does not leave the session waiting for
+// a lock nobody holds until its TTL: the locker releases its own attempt.
+func TestRedisLockerLostAnswer(t *testing.T) {
+	ctx := context.Background()
+	direct := newTestClient(t)
+	prefix := testPrefix(t, direct)
+	opt := direct.(*redis.Client).Options()
+	link := newSlowLink(t, opt.Addr)
+	viaLink := redis.NewClient(&redis.Options{Addr: link.ln.Addr().String(), DB: opt.DB, MaxRetries: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { viaLink.Close() })
+	l := &RedisLocker{Conn: NewConn(ConnConfig{Client: viaLink, Timeout: 100 * time.Millisecond}), Prefix: prefix,
+		TTL: time.Minute, Wait: 3 * time.Second}
+
+	// A pooled connection first (its handshake must not be the one
+	// delayed), so that the SET itself goes out.
+	if err := viaLink.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	link.slow.Store(true)
+	if _, err := l.Lock(ctx, "s"); !errors.Is(err, ErrLockUnavailable) {
+		t.Fatalf("with the answer lost: %v, want ErrLockUnavailable", err)
+	}
+	// Checked at once, before the background release (100 ms on).
+	if ttl := direct.PTTL(ctx, prefix+"lock:s").Val(); ttl <= 0 {
+		t.Fatalf("the SET did not reach Redis (PTTL %v): the test shows nothing", ttl)
+	}
+	link.slow.Store(false)
+	// Another replica gets the lock soon (the background release), not
+	// after the minute of TTL.
+	other := &RedisLocker{Conn: NewConn(ConnConfig{Client: direct}), Prefix: prefix, Wait: 3 * time.Second}
+	start := time.Now()
+	unlock, err := other.Lock(ctx, "s")
+	if err != nil {
+		t.Fatalf("another replica after the lost answer: %v (waited %v)", err, time.Since(start))
+	}
+	unlock()
+	t.Logf("the orphaned lock was gone after %v", time.Since(start).Round(time.Millisecond))
 }
