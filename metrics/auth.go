@@ -38,13 +38,16 @@ var finapiOps = map[string]string{
 // cache hits and misses, renewals, single-flight waiters and identity
 // conflicts. The session and token they are given never become labels.
 func (m *Metrics) Hooks() auth.Hooks {
+	// Every request looks its token up: the two series are resolved once
+	// (WithLabelValues hashes and locks on every call).
+	hits, misses := m.cacheLookups.WithLabelValues("hit"), m.cacheLookups.WithLabelValues("miss")
 	return auth.Hooks{
 		Lookup: func(hit bool) {
-			result := "miss"
 			if hit {
-				result = "hit"
+				hits.Inc()
+				return
 			}
-			m.cacheLookups.WithLabelValues(result).Inc()
+			misses.Inc()
 		},
 		Obtained: func(_ context.Context, _ auth.Session, _ auth.Token, ahead, renewal bool, err error) {
 			if !renewal || err != nil {

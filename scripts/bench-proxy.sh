@@ -20,6 +20,8 @@
 #    answering every call after 50 ms: total time, p50/p99, errors and the
 #    emulator's peak of concurrent finAPI identity calls (bounded by
 #    FINPROXY_FINAPI_CONCURRENCY, 32).
+# When nginx is installed it runs as an outside anchor in the throughput
+# rounds (one worker, a fixed Bearer, keep-alive to the same upstream).
 #
 # finproxy runs at LOG_LEVEL (info: production's default, a line per
 # request), with its per-session rate limit on (the default) and the
@@ -148,6 +150,37 @@ LUA
 targets=("bare|http://$BARE/api/v2/accounts|$work/sessions"
          "header|http://127.0.0.1:$(port 11)/fast/api/v2/accounts|$work/sessions"
          "jwt|http://127.0.0.1:$(port 13)/fast/api/v2/accounts|$work/jwts")
+if command -v nginx >/dev/null; then
+  # An outside anchor: nginx, one worker, a fixed Bearer, keep-alive to the
+  # same upstream.
+  NGINX=127.0.0.1:$(port 21)
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  upstream echo { server $ECHO; keepalive 64; }
+  server {
+    listen $NGINX;
+    location / {
+      proxy_pass http://echo;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer fixed-bench-token";
+    }
+  }
+}
+CONF
+  start nginx nginx -c "$work/nginx.conf" -p "$work/nginx"
+  await nginx "http://$NGINX/api/v2/accounts"
+  targets+=("nginx|http://$NGINX/api/v2/accounts|$work/sessions")
+fi
 if [[ $REDIS == 1 ]]; then
   targets+=("redis|http://127.0.0.1:$(port 15)/fast/api/v2/accounts|$work/sessions"
             "redis-noL1|http://127.0.0.1:$(port 17)/fast/api/v2/accounts|$work/sessions")
@@ -156,7 +189,7 @@ fi
 # Warm every session on every target (creates the finAPI users).
 for t in "${targets[@]}"; do
   IFS='|' read -r name url file <<<"$t"
-  out=$(./bin/loadgen open -url "$url" -session-file "$file" -rate 1000 -duration $((SESSIONS / 1000 + 1))s)
+  out=$(./bin/loadgen open -url "$url" -session-file "$file" -rate 1000 -duration $((SESSIONS / 1000 + 1))s -warmup 0)
   grep -q ' failed=0 ' <<<"$out" || { echo "warming $name failed: $out" >&2; exit 1; }
 done
 
@@ -236,11 +269,7 @@ if [[ $COLD == 1 ]]; then
   echo "  emulator: $stats (peak_concurrency: identity calls at once; FINPROXY_FINAPI_CONCURRENCY is 32)"
 fi
 
-if command -v nginx >/dev/null; then
-  echo "== nginx is installed but not yet used as an anchor by this script"
-else
-  echo "== no nginx anchor: nginx is not installed"
-fi
+command -v nginx >/dev/null || echo "== no nginx anchor: nginx is not installed (apt-get install nginx-light)"
 
 if ((failed)); then
   echo "some requests failed (non-2xx, socket errors or dropped): these figures are not measurements" >&2

@@ -147,6 +147,7 @@ func open(args []string) error {
 	file := fs.String("session-file", "", "sessions to rotate through, one per line (instead of -sessions)")
 	header := fs.String("header", "X-Session-Id", "header carrying the session (Authorization: as a Bearer token)")
 	maxInFlight := fs.Int("max-in-flight", 4096, "requests outstanding at most; beyond, due requests are counted as dropped")
+	warmup := fs.Duration("warmup", 2*time.Second, "sent at the same rate first and not counted: connections are opened then, not in the measurement")
 	fs.Parse(args)
 	if err := loopback(*url); err != nil {
 		return err
@@ -158,6 +159,17 @@ func open(args []string) error {
 	total := int(*rate * duration.Seconds())
 	interval := time.Duration(float64(time.Second) / *rate)
 	c := client(*maxInFlight)
+	if *warmup > 0 {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := 0; i < int(*rate*warmup.Seconds()); i++ {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+			wg.Go(func() { do(c, *url, *header, ss[i%len(ss)]) })
+		}
+		wg.Wait()
+	}
 	results := make([]result, total)
 	var inFlight, dropped atomic.Int64
 	var wg sync.WaitGroup
