@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -189,19 +190,46 @@ func (rc *redisCluster) url() string {
 // that are alive see it.
 func (rc *redisCluster) owner(slot int) *redisNode {
 	for _, n := range rc.live() {
-		c := n.client()
-		slots, err := c.ClusterSlots(context.Background()).Result()
-		c.Close()
+		slots, err := slotOwners(n)
 		if err != nil {
 			continue
 		}
 		for _, s := range slots {
-			if slot >= s.Start && slot <= s.End && len(s.Nodes) > 0 {
-				return rc.byAddr(s.Nodes[0].Addr)
+			if slot >= s.start && slot <= s.end && s.master != "" {
+				return rc.byAddr(s.master)
 			}
 		}
 	}
 	return nil
+}
+
+// slotRange is a range of slots and the address of the master serving
+// it ("" when its shard has no online master), as node n sees it.
+type slotRange struct {
+	start, end int
+	master     string
+}
+
+func slotOwners(n *redisNode) ([]slotRange, error) {
+	c := n.client()
+	defer c.Close()
+	shards, err := c.ClusterShards(context.Background()).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []slotRange
+	for _, sh := range shards {
+		master := ""
+		for _, node := range sh.Nodes {
+			if node.Role == "master" && node.Health == "online" {
+				master = net.JoinHostPort(node.IP, strconv.FormatInt(node.Port, 10))
+			}
+		}
+		for _, r := range sh.Slots {
+			out = append(out, slotRange{int(r.Start), int(r.End), master})
+		}
+	}
+	return out, nil
 }
 
 func (rc *redisCluster) byAddr(addr string) *redisNode {
@@ -235,18 +263,16 @@ func (rc *redisCluster) healthy(want int) bool {
 		}
 	}
 	for _, n := range live {
-		c := n.client()
-		slots, err := c.ClusterSlots(context.Background()).Result()
-		c.Close()
+		slots, err := slotOwners(n)
 		if err != nil {
 			return false
 		}
 		owners := map[string]bool{}
 		for _, s := range slots {
-			if len(s.Nodes) == 0 || rc.byAddr(s.Nodes[0].Addr) == nil || !slices.Contains(live, rc.byAddr(s.Nodes[0].Addr)) {
+			if s.master == "" || rc.byAddr(s.master) == nil || !slices.Contains(live, rc.byAddr(s.master)) {
 				return false
 			}
-			owners[s.Nodes[0].Addr] = true
+			owners[s.master] = true
 		}
 		if len(owners) != want {
 			return false
