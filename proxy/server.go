@@ -210,8 +210,9 @@ func New(c Config) (*Handler, error) {
 
 	odd := newEcho()
 	odd.Use(outer...)
+	odd.Any("/*", func(echo.Context) error { return errMethodNotAllowed }) // reached only by methods Any does not know
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; p == "" || p[0] != '/' {
+		if p := r.URL.Path; p == "" || p[0] != '/' || !knownMethod(r.Method) {
 			odd.ServeHTTP(w, r)
 			return
 		}
@@ -399,4 +400,16 @@ func (s *server) handleError(err error, ec echo.Context) {
 		s.admit.refused(rl)
 	}
 	writeError(ec.Response(), ec.Request(), err)
+}
+
+// knownMethod reports whether Echo's Any routes method; others (WebDAV's
+// MKCOL, anything made up) would meet Echo's own 405 outside the request
+// log.
+func knownMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "PROPFIND", "REPORT":
+		return true
+	}
+	return false
 }

@@ -163,6 +163,9 @@ func TestRequestFraming(t *testing.T) {
 		{"authority-form CONNECT",
 			"CONNECT {EVIL} HTTP/1.1\r\nHost: {EVIL}\r\nX-Session-Id: {S1}\r\n\r\n",
 			[]int{405}, "method_not_allowed", 0},
+		{"a made-up method",
+			"BREW /api/v2/accounts HTTP/1.1\r\nHost: finproxy\r\nX-Session-Id: {S1}\r\n\r\n",
+			[]int{405}, "method_not_allowed", 0},
 		{"CONNECT with a path",
 			"CONNECT /api/v2/accounts HTTP/1.1\r\nHost: finproxy\r\nX-Session-Id: {S1}\r\n\r\n",
 			[]int{405}, "method_not_allowed", 0},
@@ -234,6 +237,10 @@ func TestRequestFraming(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Every refusal is a request like any other: logged (and counted).
+	for _, m := range []string{`"method":"BREW"`, `"method":"CONNECT","path":""`} {
+		eventually(t, 2*time.Second, "the request line of "+m, func() bool { return countLines(p.out.String(), m) >= 1 })
 	}
 	if n := evilHits.Load(); n != 0 {
 		t.Errorf("%d connections reached the host named in request targets and Host headers", n)
