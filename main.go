@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -64,7 +65,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *version {
-		fmt.Fprintln(stdout, "finproxy", metrics.Version())
+		fmt.Fprintln(stdout, "finproxy", metrics.Version(), runtime.Version())
 		return 0
 	}
 	cfg, err := config.Load(environ, checkRedisURL)
@@ -84,6 +85,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	logOut := logbuf.New(redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret, urlPassword(cfg.RedisURL)), 0)
 	defer logOut.Close()
 	log := newLogger(cfg, logOut)
+	if cfg.Demo {
+		log.Warn().Msg("demo mode (FINPROXY_DEMO=true): the demo's published secrets are accepted; for the local finAPI emulator only, never in production")
+	}
 
 	env := envMap(environ)
 	traced := tracing.Enabled(func(k string) string { return env[k] })

@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,6 +153,11 @@ type Config struct {
 
 	// Pprof serves net/http/pprof on the admin listener.
 	Pprof bool `env:"PPROF" envDefault:"false" help:"serve net/http/pprof on the admin listener"`
+
+	// Demo accepts the demo's published secrets (make demo, the README's
+	// walk-throughs), for the local finAPI emulator only: never together
+	// with a finAPI URL on *.finapi.io. See checkSecrets.
+	Demo bool `env:"DEMO" envDefault:"false" help:"accept the demo's published secrets, against the local finAPI emulator only (refused with a URL on *.finapi.io)"`
 }
 
 // lockMargin is added to the upstream timeout for the default lock TTL, so
@@ -303,11 +310,11 @@ func (c *Config) validate() []error {
 		p = append(p, &Error{Prefix + name, fmt.Sprintf(format, args...)})
 	}
 
-	if c.ListenAddr == "" {
-		bad("LISTEN_ADDR", "must not be empty")
+	if err := checkAddr(c.ListenAddr); err != nil {
+		bad("LISTEN_ADDR", "%v", err)
 	}
-	if c.AdminAddr == "" {
-		bad("ADMIN_ADDR", "must not be empty")
+	if err := checkAddr(c.AdminAddr); err != nil {
+		bad("ADMIN_ADDR", "%v", err)
 	}
 	if c.ListenAddr != "" && c.ListenAddr == c.AdminAddr {
 		bad("ADMIN_ADDR", "must differ from FINPROXY_LISTEN_ADDR")
@@ -457,7 +464,45 @@ func (c *Config) validate() []error {
 	default:
 		bad("LOG_FORMAT", "must be json or console, not %q", c.LogFormat)
 	}
-	return p
+	return append(p, c.checkSecrets()...)
+}
+
+// checkAddr accepts a listen address net.Listen("tcp", …) takes, with a
+// numeric port: ":8080", "127.0.0.1:8080", "[::1]:8080", "localhost:8080".
+// Load refuses anything else, so a typo is exit 2 naming the variable, not
+// a failed listen after start.
+func checkAddr(addr string) error {
+	if addr == "" {
+		return errors.New("must not be empty")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. :8080 or 127.0.0.1:8080)", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	if host != "" && !validHost(host) {
+		return fmt.Errorf("%q: %q is neither an IP address nor a host name", addr, host)
+	}
+	return nil
+}
+
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkBaseURLWithPath accepts an absolute http(s) URL that may have a
@@ -578,6 +623,6 @@ func Usage(w io.Writer) {
 // Summary is a one-line description of a valid configuration for
 // --check, naming no secret.
 func (c *Config) Summary() string {
-	return fmt.Sprintf("mode=%s session_auth=%s store=%s access_url=%s listen=%s admin=%s",
-		c.Mode, c.SessionAuth, c.Store, c.AccessURL, c.ListenAddr, c.AdminAddr)
+	return fmt.Sprintf("mode=%s session_auth=%s store=%s access_url=%s listen=%s admin=%s demo=%t",
+		c.Mode, c.SessionAuth, c.Store, c.AccessURL, c.ListenAddr, c.AdminAddr, c.Demo)
 }

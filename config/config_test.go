@@ -498,3 +498,103 @@ func TestLoadRunsChecks(t *testing.T) {
 		t.Errorf("a check that finds nothing: %v", err)
 	}
 }
+
+// TestLoadAddresses: every *_ADDR variable that net.Listen would refuse is
+// exit-2 configuration, naming the variable.
+func TestLoadAddresses(t *testing.T) {
+	for _, name := range []string{"FINPROXY_LISTEN_ADDR", "FINPROXY_ADMIN_ADDR"} {
+		for _, addr := range []string{":99999", "nonsense", "127.0.0.1:65536", "127.0.0.18080", ":http", "127.0.0.1:-1", "bad_host:8080", "[::1:8080"} {
+			t.Run(name+"="+addr, func(t *testing.T) {
+				_, err := config.Load(environ(map[string]string{name: addr}))
+				ps := problems(t, err)
+				if got := vars(ps); !slices.Equal(got, []string{name}) {
+					t.Fatalf("problems name %v, want [%s]; problems:\n%v", got, name, err)
+				}
+				if !strings.Contains(ps[0].Msg, addr) {
+					t.Errorf("problem %q does not quote the address", ps[0])
+				}
+			})
+		}
+	}
+	for _, addr := range []string{":8080", "127.0.0.1:0", "[::1]:65535", "localhost:9090", "proxy.internal:80"} {
+		t.Run("valid "+addr, func(t *testing.T) {
+			cfg, err := config.Load(environ(map[string]string{"FINPROXY_LISTEN_ADDR": addr}))
+			if err != nil {
+				t.Fatalf("Load(%q): %v", addr, err)
+			}
+			if cfg.ListenAddr != addr {
+				t.Errorf("ListenAddr = %q, want %q", cfg.ListenAddr, addr)
+			}
+		})
+	}
+}
+
+// TestLoadRefusesPlaceholderSecrets: REPLACE_ME (any case, in any secret
+// variable, even in demo mode), the old manifest placeholder and, outside
+// demo mode, the demo's published secrets are refused, one problem per
+// variable saying why and never quoting the value.
+func TestLoadRefusesPlaceholderSecrets(t *testing.T) {
+	const demoIdentity = "demo-identity-secret-not-for-production-use"
+	emulator := map[string]string{"FINPROXY_ACCESS_URL": "http://127.0.0.1:18081", "FINPROXY_PROCESSCTL_URL": "http://127.0.0.1:18082"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name     string
+		set      map[string]string
+		wantVars []string // sorted; nil: Load succeeds
+		wantMsg  string   // in every problem
+	}{
+		{"client secret REPLACE_ME", with(nil, "FINPROXY_CLIENT_SECRET", "secret-REPLACE_ME"), []string{"FINPROXY_CLIENT_SECRET"}, "REPLACE_ME"},
+		{"identity secret of the manifests", with(nil, "FINPROXY_IDENTITY_SECRET", "REPLACE_ME_with_output_of_openssl_rand_base64_48"), []string{"FINPROXY_IDENTITY_SECRET"}, "placeholder"},
+		{"lower case marker in the client id", with(nil, "FINPROXY_CLIENT_ID", "replace_me-client"), []string{"FINPROXY_CLIENT_ID"}, "REPLACE_ME"},
+		{"redis URL password", with(nil, "FINPROXY_STORE", "redis", "FINPROXY_REDIS_URL", "redis://:Replace_Me@redis:6379/0"), []string{"FINPROXY_REDIS_URL"}, "REPLACE_ME"},
+		{"jwt hmac secret", with(nil, "FINPROXY_SESSION_AUTH", "jwt", "FINPROXY_JWT_HMAC_SECRET", "REPLACE_ME_with_output_of_openssl_rand_base64_48"), []string{"FINPROXY_JWT_HMAC_SECRET"}, "REPLACE_ME"},
+		{"REPLACE_ME even in demo mode", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_IDENTITY_SECRET", "REPLACE_ME_with_output_of_openssl_rand_base64_48"), []string{"FINPROXY_IDENTITY_SECRET"}, "even with FINPROXY_DEMO"},
+		{"old manifest placeholder", with(nil, "FINPROXY_IDENTITY_SECRET", "replace-with-at-least-32-random-bytes"), []string{"FINPROXY_IDENTITY_SECRET"}, "old manifest"},
+		{"old manifest placeholder in demo mode", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_IDENTITY_SECRET", "replace-with-at-least-32-random-bytes"), []string{"FINPROXY_IDENTITY_SECRET"}, "old manifest"},
+		{"demo secrets without demo mode", with(emulator, "FINPROXY_CLIENT_SECRET", "demo-secret", "FINPROXY_IDENTITY_SECRET", demoIdentity), []string{"FINPROXY_CLIENT_SECRET", "FINPROXY_IDENTITY_SECRET"}, "FINPROXY_DEMO=true"},
+		{"demo secrets in demo mode", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_CLIENT_SECRET", "demo-secret", "FINPROXY_IDENTITY_SECRET", demoIdentity), nil, ""},
+		{"demo mode with the default finAPI sandbox", with(nil, "FINPROXY_DEMO", "true"), []string{"FINPROXY_DEMO", "FINPROXY_DEMO"}, "points at finAPI"},
+		{"demo mode with the live Access URL", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_ACCESS_URL", "https://LIVE.finapi.io"), []string{"FINPROXY_DEMO"}, "FINPROXY_ACCESS_URL"},
+		{"demo mode with a finAPI route", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_ROUTES", "/di=https://di-sandbox.finapi.io"), []string{"FINPROXY_DEMO"}, "FINPROXY_ROUTES"},
+		{"demo mode off a look-alike host", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_ROUTES", "/x=http://notfinapi.io.example"), nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(environ(tt.set))
+			if tt.wantVars == nil {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if !cfg.Demo {
+					t.Errorf("Demo = false, want true")
+				}
+				return
+			}
+			ps := problems(t, err)
+			if got := vars(ps); !slices.Equal(got, tt.wantVars) {
+				t.Fatalf("problems name %v, want %v; problems:\n%v", got, tt.wantVars, err)
+			}
+			for _, p := range ps {
+				if !strings.Contains(p.Msg, tt.wantMsg) {
+					t.Errorf("problem %q does not say %q", p, tt.wantMsg)
+				}
+				for k, v := range tt.set {
+					if strings.Contains(k, "SECRET") || k == "FINPROXY_REDIS_URL" {
+						if strings.Contains(p.Error(), v) {
+							t.Errorf("problem %q quotes the value of %s", p, k)
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -25,9 +25,10 @@ import (
 // namespace prefixes every finproxy metric.
 const namespace = "finproxy"
 
-// version is reported by finproxy_build_info. Set it at link time with
-// -ldflags "-X github.com/finproxy/finproxy/metrics.version=v1.2.3";
-// when empty, the main module's version from the build info is used.
+// version is reported by finproxy_build_info and --version. The Makefile
+// and the Dockerfile set it at link time (scripts/build.sh: -ldflags
+// "-X github.com/finproxy/finproxy/metrics.version=v1.2.3"); when empty,
+// the build info is used (see versionOf).
 var version = ""
 
 // durationBuckets suit a proxy in front of finAPI: from a cached-token
@@ -185,13 +186,43 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 func buildVersion() string {
-	if version != "" {
-		return version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = nil
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+	return versionOf(version, bi)
+}
+
+// versionOf is the version stamped at link time, else the main module's
+// version from the build info, else its VCS revision (with "-dirty" for a
+// modified tree), else "dev": never a bare "(devel)".
+func versionOf(stamped string, bi *debug.BuildInfo) string {
+	if stamped != "" {
+		return stamped
 	}
-	return "unknown"
+	if bi == nil {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev string
+	var dirty bool
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	switch {
+	case rev == "":
+		return "dev"
+	case dirty:
+		return rev + "-dirty"
+	}
+	return rev
 }
 
 // Version returns finproxy's version as finproxy_build_info reports it.
