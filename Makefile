@@ -5,13 +5,17 @@ EMU     := bin/finapi-emulator
 PORT    ?= 8080
 ADMIN   ?= 9090
 EMUPORT ?= 18081
+# VERSION is stamped into bin/finproxy (--version, finproxy_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build demo test vet fmt bench fuzz redis clean soak
 
 all: build
 
+# build: scripts/build.sh is the one build command (the Dockerfile and a
+# test in make test run it too).
 build:
-	$(GO) build -o $(BIN) .
+	GO=$(GO) ./scripts/build.sh $(BIN) $(VERSION)
 	$(GO) build -o $(EMU) ./test/cmd/finapi-emulator
 
 # demo: the local finAPI emulator plus finproxy wired to it; no credentials,
