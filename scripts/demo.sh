@@ -22,6 +22,7 @@ FINPROXY_ACCESS_URL="http://$EMU_ACCESS" FINPROXY_PROCESSCTL_URL="http://$EMU_PR
 FINPROXY_ROUTES="/echo=http://$EMU_ECHO" \
 FINPROXY_CLIENT_ID=demo-client FINPROXY_CLIENT_SECRET=demo-secret \
 FINPROXY_IDENTITY_SECRET=demo-identity-secret-not-for-production-use \
+FINPROXY_DEMO=true \
 FINPROXY_LOG_FORMAT=${FINPROXY_LOG_FORMAT:-console} \
   ./bin/finproxy &
 pids+=($!)
