@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The README's user-mode walk-through ("The two commands"), run as written:
+# the finAPI emulator and finproxy on the addresses below, each curl call
+# checked (curl -f, grep), both processes stopped at the end. The lines
+# between "README begin" and "README end" are the README's block with the
+# variables at their defaults; curl_test.go runs this script in make test
+# and checks the README against it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-./bin}
+PROXY=${PROXY:-127.0.0.1:8080}
+ADMIN=${ADMIN:-127.0.0.1:9090}
+ACCESS=${ACCESS:-127.0.0.1:18081}
+PROCESSCTL=${PROCESSCTL:-127.0.0.1:18082}
+ECHO=${ECHO:-127.0.0.1:18083}
+trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
+
+# README begin
+${BIN}/finapi-emulator -addr ${ACCESS} -processctl-addr ${PROCESSCTL} -echo-addr ${ECHO} \
+  -client-id demo-client -client-secret demo-secret &
+FINPROXY_DEMO=true FINPROXY_ACCESS_URL=http://${ACCESS} FINPROXY_PROCESSCTL_URL=http://${PROCESSCTL} \
+FINPROXY_CLIENT_ID=demo-client FINPROXY_CLIENT_SECRET=demo-secret \
+FINPROXY_IDENTITY_SECRET=demo-identity-secret-not-for-production-use \
+FINPROXY_LISTEN_ADDR=${PROXY} FINPROXY_ADMIN_ADDR=${ADMIN} ${BIN}/finproxy &
+until curl -fs -o /dev/null http://${ADMIN}/readyz; do sleep 0.2; done
+
+S='X-Session-Id: demo-session-0123456789'
+curl -fsS -H "$S" http://${PROXY}/api/v2/accounts | grep -o '"iban":"[A-Z0-9]*"'        # creates the finAPI user, logs it in
+curl -fsS -H "$S" http://${PROXY}/api/v2/bankConnections | grep -o '"name":"Demo connection"'  # the cached token
+curl -fsS -X POST -H "$S" http://${PROXY}/proxy/v1/session | grep -o '"userId":"fp-[a-z0-9]*"'
+curl -s -o /dev/null -w '%{http_code}\n' http://${PROXY}/api/v2/accounts | grep -x 401   # missing_session
+curl -s -o /dev/null -w '%{http_code}\n' -H "$S" http://${PROXY}/api/v2/clientConfiguration | grep -x 403  # route_denied
+curl -fsS -o /dev/null -w '%{http_code}\n' -X POST -H "$S" http://${PROXY}/proxy/v1/session/logout | grep -x 204
+kill %1 %2
+# README end
