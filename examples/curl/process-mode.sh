@@ -14,7 +14,7 @@ ADMIN=${ADMIN:-127.0.0.1:9090}
 ACCESS=${ACCESS:-127.0.0.1:18081}
 PROCESSCTL=${PROCESSCTL:-127.0.0.1:18082}
 ECHO=${ECHO:-127.0.0.1:18083}
-trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT
 
 # README begin
 ${BIN}/finapi-emulator -addr ${ACCESS} -processctl-addr ${PROCESSCTL} -echo-addr ${ECHO} \
