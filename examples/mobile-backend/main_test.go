@@ -90,7 +90,8 @@ func TestOverviewThroughFinproxy(t *testing.T) {
 	if len(sessions) != 2 || sessions[""] {
 		t.Errorf("sessions sent: %v, want one per user", sessions)
 	}
-	if b.Session("alice") == b.Session("bob") || b.Session("alice") != b.Session("alice") {
+	again := &Backend{SessionKey: b.SessionKey}
+	if b.Session("alice") == b.Session("bob") || again.Session("alice") != b.Session("alice") {
 		t.Errorf("Session is not one stable session per user")
 	}
 }
