@@ -196,6 +196,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	fs.PrintDefaults()
 	fmt.Fprintln(w, "\nConfiguration comes from these environment variables (name, default, meaning):")
 	config.Usage(w)
+	fmt.Fprintln(w, "\nA secret holding REPLACE_ME (any case) is refused, and so are the demo's published secrets unless FINPROXY_DEMO=true.")
 	fmt.Fprintln(w, "\nOTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) turns OpenTelemetry tracing on.")
 }
 
