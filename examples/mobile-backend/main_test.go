@@ -164,6 +164,9 @@ func startFinproxy(t *testing.T, accessURL string) string {
 				t.Errorf("finproxy's output holds a secret")
 			}
 		}
+		if strings.Contains(out.String(), "demo mode") {
+			t.Errorf("finproxy without FINPROXY_DEMO logged a demo-mode warning")
+		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
