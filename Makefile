@@ -7,6 +7,7 @@ ADMIN   ?= 9090
 EMUPORT ?= 18081
 # VERSION is stamped into bin/finproxy (--version, finproxy_build_info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+WEBPORT ?= 8000
 
 .PHONY: all build demo test vet fmt bench fuzz redis clean soak
 
@@ -18,10 +19,12 @@ build:
 	GO=$(GO) ./scripts/build.sh $(BIN) $(VERSION)
 	$(GO) build -o $(EMU) ./test/cmd/finapi-emulator
 
-# demo: the local finAPI emulator plus finproxy wired to it; no credentials,
-# no internet. Ctrl-C stops both.
+# demo: the local finAPI emulator, finproxy wired to it and a page that calls
+# it from a browser (examples/web); no credentials, no internet. Ctrl-C stops
+# all three. PORT, ADMIN, EMUPORT and WEBPORT pass through.
 demo: build
-	@./scripts/demo.sh
+	$(GO) build -o bin/demoweb ./test/cmd/demoweb
+	@PORT=$(PORT) ADMIN=$(ADMIN) EMUPORT=$(EMUPORT) WEBPORT=$(WEBPORT) ./scripts/demo.sh
 
 # staticcheck at a pinned version, from the Go module proxy (nothing to
 # install by hand).
@@ -36,6 +39,7 @@ vet:
 # none answers (see scripts/ensure-redis.sh).
 test: vet
 	@./scripts/ensure-redis.sh
+	@./scripts/ensure-chromium.sh
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 # fuzz: every Go fuzz target, about 30 s each (FUZZX=2 times the execution
