@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +89,17 @@ func TestBrowserDemo(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#warm-up"))); err != nil {
 		t.Fatalf("open %s: %v", page, err)
 	}
+	// Cancelling the allocator must end Chromium: the test leaves no
+	// browser behind.
+	browser := chromedp.FromContext(ctx).Browser.Process()
+	defer func() {
+		stopBrowser()
+		stopAlloc()
+		if err := browser.Signal(syscall.Signal(0)); err == nil {
+			t.Errorf("Chromium (pid %d) still runs after the test", browser.Pid)
+			browser.Kill()
+		}
+	}()
 	if got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#proxy-url"))); err != nil || got != "http://"+p.addr {
 		t.Errorf("the page shows proxy %q (%v), want http://%s from config.js", got, err, p.addr)
 	}
@@ -221,6 +233,20 @@ func TestBrowserDemo(t *testing.T) {
 			t.Errorf("a preflight reached finAPI: %s", r.Path)
 		}
 	}
+	// Run all steps does the same on a fresh page (a new session).
+	if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#run-all"))); err != nil {
+		t.Fatalf("reload %s: %v", page, err)
+	}
+	step("run-all", len(want))
+	for i, row := range rows("#calls tr") {
+		if row[3] != want[i][2] {
+			t.Errorf("run all, call %d: %s %s %s (%s), want %s", i+1, row[1], row[2], row[3], row[5], want[i][2])
+		}
+	}
+	if s := text("#state"); !strings.HasPrefix(s, "Session deleted") {
+		t.Errorf("after run all the page says %q", s)
+	}
+
 	mu.Lock()
 	defer mu.Unlock()
 	for _, m := range problems {
