@@ -142,7 +142,7 @@ func TestBrowserDemo(t *testing.T) {
 	step("warm-up", 1)
 	userID := text("#user-id")
 	if !regexp.MustCompile(`^fp-[a-z0-9._-]+$`).MatchString(userID) || !f.UserExists(userID) {
-		t.Fatalf("after warm-up the page shows user %q; want the finAPI user finproxy created", userID)
+		t.Fatalf("after warm-up the page shows user %q; want the finAPI user finproxy created; call log:\n%s", userID, text("#calls"))
 	}
 	step("show-user", 2)
 	if got := text("#user-id"); got != userID {

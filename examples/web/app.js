@@ -37,7 +37,7 @@ async function call(method, path, body) {
   } catch (err) {
     // A refused CORS preflight or an unreachable proxy ends here: the
     // browser tells the page nothing more than "network error".
-    fillRow(row, "network error", "", String(err.message || err), false);
+    fillRow(row, "network error", "", "no readable answer: finproxy is down or refused this origin (CORS); " + String(err.message || err), false);
     return { status: 0, ok: false, data: null };
   }
 }
