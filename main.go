@@ -225,24 +225,25 @@ type parts struct {
 
 // newVerifier returns the JWT check of jwt mode and its readiness check
 // (keys fetched), or nil and an always-ready check in header mode.
-func newVerifier(ctx context.Context, cfg *config.Config, log zerolog.Logger) (func(string) (string, error), admin.Check, error) {
+func newVerifier(ctx context.Context, cfg *config.Config, log zerolog.Logger) (func(string) (string, string, error), admin.Check, error) {
 	if cfg.SessionAuth != config.SessionAuthJWT {
 		return nil, func(context.Context) error { return nil }, nil
 	}
 	v, err := jwtsession.New(ctx, jwtsession.Config{
-		JWKSURL:    cfg.JWTJWKSURL,
-		HMACSecret: []byte(cfg.JWTHMACSecret),
-		Issuer:     cfg.JWTIssuer,
-		Audience:   cfg.JWTAudience,
-		Claim:      cfg.JWTClaim,
-		Log:        log.With().Str("source", "jwt").Logger(),
+		JWKSURL:     cfg.JWTJWKSURL,
+		HMACSecret:  []byte(cfg.JWTHMACSecret),
+		Issuer:      cfg.JWTIssuer,
+		Audience:    cfg.JWTAudience,
+		Claim:       cfg.JWTClaim,
+		UserIDClaim: cfg.JWTUserIDClaim,
+		Log:         log.With().Str("source", "jwt").Logger(),
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	verify := func(raw string) (string, error) {
+	verify := func(raw string) (string, string, error) {
 		id, err := v.Verify(raw)
-		return id.Key, err
+		return id.Key, id.UserID, err
 	}
 	return verify, func(context.Context) error { return v.Ready() }, nil
 }
@@ -306,7 +307,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		processCtlURL, _ := config.ParseBaseURL(cfg.ProcessCtlURL)
 		processCtl := &finapi.Client{BaseURL: processCtlURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: httpClient, Observe: m.ObserveFinAPI, Limit: limit, Log: log}
 		finapiClients = append(finapiClients, processCtl)
-		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Audit: audit}
+		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Resumable: cfg.ProcessResumable, Audit: audit}
 		sessions.NoRenewAhead = true
 	}
 	verify, jwtReady, err := newVerifier(ctx, cfg, log)
@@ -314,31 +315,32 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		return nil, err
 	}
 	proxyHandler, err := proxy.New(proxy.Config{
-		VerifyJWT:         verify,
-		AccessURL:         accessURL,
-		Routes:            routes,
-		Processes:         cfg.Mode == config.ModeProcess,
-		SessionHeader:     cfg.SessionHeader,
-		Keys:              keys,
-		Tokens:            sessions,
-		Lifecycle:         &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser, Audit: audit},
-		Transport:         transport,
-		ReplayMaxBytes:    cfg.ReplayMaxBytes,
-		MaxBodyBytes:      cfg.MaxBodyBytes,
-		BodyTimeout:       cfg.BodyTimeout,
-		CORSOrigins:       origins,
-		TrustedProxies:    trusted,
-		SessionRate:       cfg.RateSession,
-		SessionBurst:      cfg.RateSessionBurst,
-		IPRate:            cfg.RateIP,
-		IPBurst:           cfg.RateIPBurst,
-		NewSessionRate:    cfg.NewSessionRate,
-		NewSessionBurst:   cfg.NewSessionBurst,
-		NewSessionIPRate:  cfg.NewSessionIPRate,
-		NewSessionIPBurst: cfg.NewSessionIPBurst,
-		Log:               log,
-		Audit:             audit,
-		Observer:          m,
+		VerifyJWT:          verify,
+		AccessURL:          accessURL,
+		Routes:             routes,
+		Processes:          cfg.Mode == config.ModeProcess,
+		ResumableProcesses: cfg.ProcessResumable,
+		SessionHeader:      cfg.SessionHeader,
+		Keys:               keys,
+		Tokens:             sessions,
+		Lifecycle:          &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser, Audit: audit},
+		Transport:          transport,
+		ReplayMaxBytes:     cfg.ReplayMaxBytes,
+		MaxBodyBytes:       cfg.MaxBodyBytes,
+		BodyTimeout:        cfg.BodyTimeout,
+		CORSOrigins:        origins,
+		TrustedProxies:     trusted,
+		SessionRate:        cfg.RateSession,
+		SessionBurst:       cfg.RateSessionBurst,
+		IPRate:             cfg.RateIP,
+		IPBurst:            cfg.RateIPBurst,
+		NewSessionRate:     cfg.NewSessionRate,
+		NewSessionBurst:    cfg.NewSessionBurst,
+		NewSessionIPRate:   cfg.NewSessionIPRate,
+		NewSessionIPBurst:  cfg.NewSessionIPBurst,
+		Log:                log,
+		Audit:              audit,
+		Observer:           m,
 	})
 	if err != nil {
 		return nil, err

@@ -138,6 +138,9 @@ func (f *flight) obtain(ctx context.Context, s Session, stale Token) (Token, err
 	prev := cur
 	if stale.AccessToken != "" {
 		prev.RefreshToken, prev.UserID = stale.RefreshToken, stale.UserID
+		if cur.ProcessToken == "" { // the store lost it: resume from the request's copy
+			prev.ProcessToken, prev.Exchanges = stale.ProcessToken, stale.Exchanges
+		}
 	}
 	t, err := f.source.SessionToken(ctx, s, prev)
 	if err != nil {
@@ -159,14 +162,15 @@ func (f *flight) reload(ctx context.Context, s Session) (Token, bool, error) {
 	return t, ok && err == nil, err
 }
 
-// save stores t until it expires and, when it can be refreshed, for idle
-// longer, so that a session back from a pause renews with one
-// refresh_token grant. A token without expiry is kept for idle.
+// save stores t until it expires and, when it can be refreshed (or its
+// process exchanged again), for idle longer, so that a session back from a
+// pause renews with one refresh_token grant (or one exchange). A token
+// without expiry is kept for idle.
 func (f *flight) save(ctx context.Context, s Session, t Token) {
 	ttl := f.idle
 	if !t.Expiry.IsZero() {
 		ttl = t.Expiry.Sub(f.now())
-		if t.RefreshToken != "" {
+		if t.RefreshToken != "" || t.ProcessToken != "" {
 			ttl += f.idle
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
+	"strings"
 	"sync"
 )
 
@@ -23,6 +24,11 @@ const (
 	labelPassword  = "finproxy v1 finapi user password"
 	labelReference = "finproxy v1 process client reference"
 	labelStorage   = "finproxy v1 storage encryption"
+	// For finAPI user ids that the identity provider names
+	// (FINPROXY_JWT_USER_ID_CLAIM): their own session hash and password,
+	// so that neither can equal a value derived from a session.
+	labelUserSession  = "finproxy v1 session of a named finapi user id"
+	labelUserPassword = "finproxy v1 finapi password of a named user id"
 )
 
 var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -34,6 +40,7 @@ var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPad
 // concurrent use.
 type Keys struct {
 	session, userID, password, reference, storage []byte
+	userSession, userPassword                     []byte    // for named user ids
 	macs                                          sync.Pool // of hash.Hash keyed with session
 }
 
@@ -56,6 +63,9 @@ func NewKeys(secret []byte) (*Keys, error) {
 		password:  derive(labelPassword),
 		reference: derive(labelReference),
 		storage:   derive(labelStorage),
+
+		userSession:  derive(labelUserSession),
+		userPassword: derive(labelUserPassword),
 	}
 	k.macs.New = func() any { return &sessionMAC{h: hmac.New(sha256.New, k.session)} }
 	return k, nil
@@ -95,6 +105,40 @@ func (k *Keys) Session(raw string) Session {
 	return Session{ID: string(id[:]), raw: raw, keys: k}
 }
 
+// MaxUserIDLen is the longest finAPI user id.
+const MaxUserIDLen = 36
+
+// ValidUserID reports whether id is a finAPI user id as finAPI Access
+// defines it (UserCreateParams.id in the Access API description: "Max
+// length is 36 symbols. Only the following symbols are allowed: 0-9, A-Z,
+// a-z, -, _, ., +, @", pattern [a-zA-Z0-9\-_\.\+@]*), and not empty.
+func ValidUserID(id string) bool {
+	if id == "" || len(id) > MaxUserIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
+			b == '-' || b == '_' || b == '.' || b == '+' || b == '@') {
+			return false
+		}
+	}
+	return true
+}
+
+// UserSession returns the session of a finAPI user id named by the
+// identity provider (FINPROXY_JWT_USER_ID_CLAIM) rather than derived;
+// id must satisfy ValidUserID. finAPI regards user ids case-insensitively
+// (createUser: "User identifiers are regarded case-insensitive by
+// finAPI"), so the session hash and the password are derived from the
+// lowercase id, each with a key of its own: every spelling of one id, from
+// any token or subject, is one session with one token and one password.
+// The id itself is sent to finAPI as the identity provider spells it.
+func (k *Keys) UserSession(id string) Session {
+	key := strings.ToLower(id)
+	return Session{ID: hex.EncodeToString(mac(k.userSession, key)), raw: key, keys: k, named: id}
+}
+
 // A Session is one app session. Its String form is a short keyed hash, safe
 // for logs; the raw value never leaves the struct.
 type Session struct {
@@ -104,6 +148,9 @@ type Session struct {
 
 	raw  string
 	keys *Keys
+	// named is the finAPI user id the identity provider named, as it
+	// spelled it; raw is then its lowercase form. Empty: derived.
+	named string
 }
 
 // Short returns the first 12 hex characters of the session hash, enough to
@@ -118,18 +165,27 @@ func (s Session) Short() string {
 // String returns Short, so that a Session printed by accident leaks nothing.
 func (s Session) String() string { return s.Short() }
 
-// UserID returns the finAPI user id of the session: UserIDPrefix and 32
-// lowercase base32 characters (160 bits of a keyed hash), 35 characters of
-// [a-z0-9-] in all, within finAPI's 36.
+// UserID returns the finAPI user id of the session: the one named (see
+// Keys.UserSession), or else UserIDPrefix and 32 lowercase base32
+// characters (160 bits of a keyed hash), 35 characters of [a-z0-9-] in
+// all, within finAPI's 36.
 func (s Session) UserID() string {
+	if s.named != "" {
+		return s.named
+	}
 	sum := mac(s.keys.userID, s.raw)
 	return UserIDPrefix + lowerBase32.EncodeToString(sum[:20])
 }
 
 // Password returns the finAPI password of the session: 43 characters of
-// unpadded base64url (256 bits), within finAPI's 6 to 128.
+// unpadded base64url (256 bits), within finAPI's 6 to 128. For a named
+// user id it is derived from the lowercase id with a key of its own.
 func (s Session) Password() string {
-	sum := mac(s.keys.password, s.raw)
+	key := s.keys.password
+	if s.named != "" {
+		key = s.keys.userPassword
+	}
+	sum := mac(key, s.raw)
 	return base64.RawURLEncoding.EncodeToString(sum)
 }
 

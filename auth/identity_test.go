@@ -171,13 +171,15 @@ func TestTokenCodecRoundTrip(t *testing.T) {
 		{RefreshToken: "only-refresh", Expiry: t0},
 		{UserID: "conflict-marker", Issued: t0, Expiry: t0.Add(24 * time.Hour)},
 		{AccessToken: long, RefreshToken: long + "r", UserID: "u"},
+		{AccessToken: "a", Issued: t0, Expiry: t0.Add(time.Hour), ProcessToken: "8f92ec58-b9b9-11ec-8422-0242ac120002", Exchanges: 10},
+		{AccessToken: "a", After401: true, ProcessToken: "p", Exchanges: 1},
 	} {
 		got, err := auth.TokenCodec.Decode(auth.TokenCodec.Encode(tok))
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
 		if got.AccessToken != tok.AccessToken || got.RefreshToken != tok.RefreshToken || got.UserID != tok.UserID ||
-			got.After401 != tok.After401 || !got.Expiry.Equal(tok.Expiry) || !got.Issued.Equal(tok.Issued) ||
+			got.After401 != tok.After401 || got.ProcessToken != tok.ProcessToken || got.Exchanges != tok.Exchanges || !got.Expiry.Equal(tok.Expiry) || !got.Issued.Equal(tok.Issued) ||
 			got.Expiry.IsZero() != tok.Expiry.IsZero() || got.Issued.IsZero() != tok.Issued.IsZero() {
 			t.Errorf("round trip of %.40v gave %.40v", tok, got)
 		}

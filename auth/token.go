@@ -32,6 +32,12 @@ type Token struct {
 	// before it: a 401 to it soon after is not renewed again (no renewal
 	// storm against an upstream that refuses every token).
 	After401 bool `json:"x,omitempty"`
+	// ProcessToken is the Process Controller process the access token was
+	// exchanged from, kept to exchange it again (resumable processes);
+	// empty otherwise. It is as secret as the tokens: stored sealed.
+	ProcessToken string `json:"p,omitempty"`
+	// Exchanges counts the exchanges of ProcessToken so far.
+	Exchanges int `json:"n,omitempty"`
 }
 
 // Expired reports whether the token can no longer be used at now.
@@ -72,7 +78,9 @@ type Clock func() time.Time
 // none; a flag byte; the lengths of the access and refresh tokens) and
 // the three strings after it. Decoding returns substrings: no allocation
 // per request, and less memory per cached session than the boxed struct
-// with its three strings (BenchmarkSessionMemory in proxy).
+// with its three strings (BenchmarkSessionMemory in proxy). A token of a
+// resumable process (flag 2; it has no user id) carries, in the user id's
+// place, one byte of its exchange count and the process token.
 var TokenCodec = cache.Codec[Token]{Encode: encodeToken, Decode: decodeToken}
 
 const tokenHeader = 8 + 8 + 1 + 4 + 4
@@ -85,11 +93,17 @@ func encodeToken(t Token) string {
 	if t.After401 {
 		flags = 1
 	}
+	if t.ProcessToken != "" {
+		flags |= flagProcess
+	}
 	b = append(b, flags)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(t.AccessToken)))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(t.RefreshToken)))
-	b = append(append(append(b, t.AccessToken...), t.RefreshToken...), t.UserID...)
-	return string(b)
+	b = append(append(b, t.AccessToken...), t.RefreshToken...)
+	if t.ProcessToken != "" {
+		return string(append(append(b, byte(min(max(t.Exchanges, 0), 255))), t.ProcessToken...))
+	}
+	return string(append(b, t.UserID...))
 }
 
 func decodeToken(s string) (Token, error) {
@@ -101,15 +115,27 @@ func decodeToken(s string) (Token, error) {
 		return Token{}, errors.New("auth: stored token truncated")
 	}
 	rest := s[tokenHeader:]
-	return Token{
+	t := Token{
 		Expiry:       fromUnixNano(int64(le(s[0:8]))),
 		Issued:       fromUnixNano(int64(le(s[8:16]))),
-		After401:     s[16] == 1,
+		After401:     s[16]&1 != 0,
 		AccessToken:  rest[:a],
 		RefreshToken: rest[a : a+r],
-		UserID:       rest[a+r:],
-	}, nil
+	}
+	tail := rest[a+r:]
+	if s[16]&flagProcess == 0 {
+		t.UserID = tail
+		return t, nil
+	}
+	if tail == "" {
+		return Token{}, errors.New("auth: stored process token truncated")
+	}
+	t.Exchanges, t.ProcessToken = int(tail[0]), tail[1:]
+	return t, nil
 }
+
+// flagProcess marks a stored token that carries a process token.
+const flagProcess = 2
 
 // le decodes a little-endian number of up to 8 bytes from s without
 // converting s to a slice.

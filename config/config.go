@@ -64,6 +64,9 @@ type Config struct {
 	// ProcessTokenTTL is how long an access token obtained from the Process
 	// Controller is used; the Process Controller does not say.
 	ProcessTokenTTL time.Duration `env:"PROCESS_TOKEN_TTL" envDefault:"1h" help:"how long a process access token is used"`
+	// ProcessResumable exchanges process tokens with invalidate=false and
+	// again when the access token expires or is refused.
+	ProcessResumable bool `env:"PROCESS_RESUMABLE" envDefault:"false" help:"process mode: exchange with invalidate=false and exchange the same process again (up to 10 times) when its access token expires or is refused"`
 
 	IdentitySecret string `env:"IDENTITY_SECRET" file:"true" help:"at least 32 bytes: root of derived user ids, passwords and storage keys (required)"`
 
@@ -75,6 +78,8 @@ type Config struct {
 	JWTIssuer     string `env:"JWT_ISSUER" help:"jwt mode: required iss"`
 	JWTAudience   string `env:"JWT_AUDIENCE" help:"jwt mode: required aud"`
 	JWTClaim      string `env:"JWT_CLAIM" envDefault:"sub" help:"jwt mode: the claim that names the app user"`
+	// JWTUserIDClaim names a claim whose value is the finAPI user id.
+	JWTUserIDClaim string `env:"JWT_USER_ID_CLAIM" help:"jwt mode, user mode: the claim whose value is the finAPI user id (its password is derived); unset: user ids are derived"`
 
 	// CORSOrigins are exact browser origins, comma-separated.
 	CORSOrigins string `env:"CORS_ORIGINS" help:"exact browser origins allowed, comma-separated"`
@@ -376,6 +381,16 @@ func (c *Config) validate() []error {
 		}
 	default:
 		bad("SESSION_AUTH", "must be %q or %q, not %q", SessionAuthHeader, SessionAuthJWT, c.SessionAuth)
+	}
+	switch {
+	case c.JWTUserIDClaim == "":
+	case c.SessionAuth != SessionAuthJWT:
+		bad("JWT_USER_ID_CLAIM", "only with jwt sessions (FINPROXY_SESSION_AUTH=jwt)")
+	case c.Mode == ModeProcess:
+		bad("JWT_USER_ID_CLAIM", "only in user mode: a process has no user id of the caller's")
+	}
+	if c.ProcessResumable && c.Mode != ModeProcess {
+		bad("PROCESS_RESUMABLE", "only in process mode (FINPROXY_MODE=process)")
 	}
 	if _, err := ParseOrigins(c.CORSOrigins); err != nil {
 		bad("CORS_ORIGINS", "%v", err)

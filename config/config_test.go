@@ -191,6 +191,27 @@ func TestLoadProblems(t *testing.T) {
 			wantVars: []string{"FINPROXY_IDENTITY_SECRET"},
 		},
 		{
+			name:     "user id claim outside jwt mode",
+			set:      map[string]string{"FINPROXY_JWT_USER_ID_CLAIM": "finapi_user"},
+			wantVars: []string{"FINPROXY_JWT_USER_ID_CLAIM"},
+		},
+		{
+			name: "user id claim in process mode",
+			set: map[string]string{"FINPROXY_JWT_USER_ID_CLAIM": "finapi_user", "FINPROXY_MODE": "process",
+				"FINPROXY_SESSION_AUTH": "jwt", "FINPROXY_JWT_HMAC_SECRET": strings.Repeat("h", 32)},
+			wantVars: []string{"FINPROXY_JWT_USER_ID_CLAIM"},
+		},
+		{
+			name:     "resumable processes in user mode",
+			set:      map[string]string{"FINPROXY_PROCESS_RESUMABLE": "true"},
+			wantVars: []string{"FINPROXY_PROCESS_RESUMABLE"},
+		},
+		{
+			name:     "resumable not a boolean",
+			set:      map[string]string{"FINPROXY_PROCESS_RESUMABLE": "yes please", "FINPROXY_MODE": "process"},
+			wantVars: []string{"FINPROXY_PROCESS_RESUMABLE"},
+		},
+		{
 			name:     "invalid duration",
 			set:      map[string]string{"FINPROXY_UPSTREAM_TIMEOUT": "soon"},
 			wantVars: []string{"FINPROXY_UPSTREAM_TIMEOUT"},

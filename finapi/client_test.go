@@ -237,8 +237,11 @@ func TestClientRefusals(t *testing.T) {
 		},
 		{
 			name: "process exchange refused", status: 404,
-			body:     finAPIError("UNKNOWN_ENTITY", "no such process"),
-			call:     func(ctx context.Context, c *finapi.Client) error { _, err := c.ExchangeProcess(ctx, "pt"); return err },
+			body: finAPIError("UNKNOWN_ENTITY", "no such process"),
+			call: func(ctx context.Context, c *finapi.Client) error {
+				_, err := c.ExchangeProcess(ctx, "pt", true)
+				return err
+			},
 			wantKind: finapi.ErrRejected, wantCode: "UNKNOWN_ENTITY",
 		},
 		{

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // CreateProcess creates a process (POST /api/v1/processes) for the one
@@ -51,13 +52,17 @@ func (c *Client) CreateProcess(ctx context.Context, processID, reference string)
 }
 
 // ExchangeProcess exchanges a process token for its access token
-// (GET /api/v1/processes/{processToken}), with invalidate=true so that the
-// process token cannot be used again. Any 2xx is a success. It is not
-// retried: after invalidate=true a second exchange fails.
-func (c *Client) ExchangeProcess(ctx context.Context, processToken string) (_ string, err error) {
+// (GET /api/v1/processes/{processToken}?invalidate=…). With invalidate, as
+// finAPI recommends, the process token cannot be used again; without, it
+// can be exchanged again (at most 10 times in all, within a period set per
+// mandator) to resume the process. Any 2xx is a success. It is not retried:
+// after invalidate=true a second exchange fails, and each one counts toward
+// the 10.
+func (c *Client) ExchangeProcess(ctx context.Context, processToken string, invalidate bool) (_ string, err error) {
 	const op = "exchange process"
 	defer c.observe(op, c.now(), &err)
-	resp, err := c.doOnce(ctx, op, c.request(http.MethodGet, "/api/v1/processes/"+url.PathEscape(processToken)+"?invalidate=true", "", nil, ""))
+	path := "/api/v1/processes/" + url.PathEscape(processToken) + "?invalidate=" + strconv.FormatBool(invalidate)
+	resp, err := c.doOnce(ctx, op, c.request(http.MethodGet, path, "", nil, ""))
 	if err != nil {
 		return "", err
 	}

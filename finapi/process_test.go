@@ -104,7 +104,7 @@ func TestExchangeProcessAnswers(t *testing.T) {
 				io.WriteString(w, tt.body)
 			}))
 			defer srv.Close()
-			access, err := newClient(t, srv.URL, newClock(), &sleeps{}).ExchangeProcess(context.Background(), "pt-1")
+			access, err := newClient(t, srv.URL, newClock(), &sleeps{}).ExchangeProcess(context.Background(), "pt-1", true)
 			if tt.wantKind != nil {
 				if !errors.Is(err, tt.wantKind) {
 					t.Errorf("err = %v, want %v", err, tt.wantKind)
@@ -248,5 +248,21 @@ func TestClientHeldBackCallsAreNotObserved(t *testing.T) {
 	}
 	if len(observed) != 1 {
 		t.Errorf("observed %d calls (%v), want 1: the others were held back", len(observed), observed)
+	}
+}
+
+// TestExchangeProcessKeepsTokenWhenAsked: a resumable exchange sends
+// invalidate=false.
+func TestExchangeProcessKeepsTokenWhenAsked(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/processes/pt-1" || r.URL.RawQuery != "invalidate=false" {
+			t.Errorf("request %s?%s, want invalidate=false", r.URL.Path, r.URL.RawQuery)
+		}
+		io.WriteString(w, `{"accessToken":"access-1"}`)
+	}))
+	defer srv.Close()
+	access, err := newClient(t, srv.URL, newClock(), &sleeps{}).ExchangeProcess(context.Background(), "pt-1", false)
+	if err != nil || access != "access-1" {
+		t.Errorf("ExchangeProcess = %q, %v", access, err)
 	}
 }

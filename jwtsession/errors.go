@@ -29,13 +29,24 @@ func (e *invalidError) Unwrap() []error {
 	return []error{ErrInvalid, e.cause}
 }
 
+// ErrNoUserID and ErrBadUserID are wrapped by refusals of a token without
+// the user id claim (Config.UserIDClaim) and with one that is not a
+// non-empty string or integer; callers that check the id's format further
+// refuse with ErrBadUserID too.
+var (
+	ErrNoUserID  = errors.New("jwtsession: user id claim missing")
+	ErrBadUserID = errors.New("jwtsession: user id claim invalid")
+)
+
 // Refusals produced by this package itself.
 var (
-	errTooLong      = &invalidError{reason: "too long"}
-	errExpired      = &invalidError{reason: "expired", cause: jwt.ErrTokenExpired}
-	errMissingClaim = &invalidError{reason: "user claim missing"}
-	errBadClaim     = &invalidError{reason: "user claim is not a non-empty string or integer"}
-	errBadIssuer    = &invalidError{reason: "iss is not a valid string"}
+	errNoUserID       = &invalidError{reason: "user id claim missing", cause: ErrNoUserID}
+	errBadUserIDClaim = &invalidError{reason: "user id claim is not a non-empty string or integer", cause: ErrBadUserID}
+	errTooLong        = &invalidError{reason: "too long"}
+	errExpired        = &invalidError{reason: "expired", cause: jwt.ErrTokenExpired}
+	errMissingClaim   = &invalidError{reason: "user claim missing"}
+	errBadClaim       = &invalidError{reason: "user claim is not a non-empty string or integer"}
+	errBadIssuer      = &invalidError{reason: "iss is not a valid string"}
 
 	// Returned by the JWKS key lookup; transient because the key set changes.
 	errUnknownKey   = &invalidError{reason: "unknown key id", transient: true}

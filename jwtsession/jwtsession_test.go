@@ -757,3 +757,42 @@ func benchVerifier(b *testing.B) (*Verifier, string) {
 	}
 	return v, sign(b, jwt.SigningMethodRS256, k.rsa1, "rsa1", clk.claims("bench-user"))
 }
+
+func TestUserIDClaim(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.UserIDClaim = "finapi_user" })
+	k := keys()
+	for _, tc := range []struct {
+		name    string
+		uid     any // nil: claim absent
+		want    string
+		wantErr error
+	}{
+		{"string", "Alice@Example", "Alice@Example", nil},
+		{"integer", 42, "42", nil},
+		{"absent", nil, "", ErrNoUserID},
+		{"empty", "", "", ErrBadUserID},
+		{"object", map[string]string{"id": "a"}, "", ErrBadUserID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := f.clk.claims("sub-1")
+			if tc.uid != nil {
+				claims["finapi_user"] = tc.uid
+			}
+			id, err := f.v.Verify(sign(t, jwt.SigningMethodES256, k.ec, "ec1", claims))
+			switch {
+			case tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || !errors.Is(err, ErrInvalid)):
+				t.Errorf("Verify = %+v, %v; want %v", id, err, tc.wantErr)
+			case tc.wantErr == nil && (err != nil || id.UserID != tc.want || id.Subject != "sub-1"):
+				t.Errorf("Verify = %+v, %v; want user id %q", id, err, tc.want)
+			}
+		})
+	}
+
+	// Without UserIDClaim the claim is ignored.
+	plain := newFixture(t, nil)
+	claims := plain.clk.claims("sub-1")
+	claims["finapi_user"] = "alice"
+	if id, err := plain.v.Verify(sign(t, jwt.SigningMethodES256, k.ec, "ec1", claims)); err != nil || id.UserID != "" {
+		t.Errorf("Verify without UserIDClaim = %+v, %v; want no user id", id, err)
+	}
+}

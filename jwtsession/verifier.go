@@ -89,6 +89,13 @@ type Config struct {
 	// a non-empty string, or a JSON integer, which is used as its decimal
 	// string (so 42 and "42" are the same user). Optional. Default value "sub".
 	Claim string
+	// UserIDClaim, when set, names a claim whose value is the finAPI user
+	// id of the app user (FINPROXY_JWT_USER_ID_CLAIM), returned as
+	// Identity.UserID: a token without it is refused with ErrNoUserID, one
+	// whose value is not a non-empty string or integer with ErrBadUserID.
+	// finAPI's own rules for the id are the caller's to check. Optional.
+	// Default value "" (no user id).
+	UserIDClaim string
 	// Leeway is the clock skew tolerated on exp, nbf and iat.
 	// Optional. Default value 30s; negative is an error.
 	Leeway time.Duration
@@ -124,12 +131,15 @@ type Identity struct {
 	// Neither part may contain a NUL byte, so two identity providers never
 	// produce the same Key.
 	Key string
+	// UserID is the value of Config.UserIDClaim; empty when that is unset.
+	UserID string
 }
 
 // A Verifier checks session JWTs. It is safe for concurrent use.
 type Verifier struct {
 	parser   *jwt.Parser
 	claim    string
+	userID   string // the user id claim; "" for none
 	leeway   time.Duration
 	now      func() time.Time
 	hmac     []byte // set in HMAC mode
@@ -161,6 +171,7 @@ func New(ctx context.Context, c Config) (*Verifier, error) {
 
 	v := &Verifier{
 		claim:    c.Claim,
+		userID:   c.UserIDClaim,
 		leeway:   c.Leeway,
 		now:      c.Now,
 		accepted: newBoundedCache[accepted](c.CacheSize),
@@ -354,7 +365,16 @@ func (v *Verifier) identity(claims jwt.MapClaims) (Identity, error) {
 	if len(iss) > maxClaimLen || strings.IndexByte(iss, 0) >= 0 {
 		return Identity{}, errBadIssuer
 	}
-	return Identity{Subject: sub, Issuer: iss, Expiry: exp.Time, Key: iss + "\x00" + sub}, nil
+	var userID string
+	if v.userID != "" {
+		if userID, err = claimString(claims[v.userID]); err != nil {
+			if err == errMissingClaim {
+				return Identity{}, errNoUserID
+			}
+			return Identity{}, errBadUserIDClaim
+		}
+	}
+	return Identity{Subject: sub, Issuer: iss, Expiry: exp.Time, Key: iss + "\x00" + sub, UserID: userID}, nil
 }
 
 // claimString returns the user claim as a string: a non-empty string as it

@@ -48,15 +48,15 @@ func benchKeys(b *testing.B) *auth.Keys {
 
 // benchVerify returns a real HMAC jwtsession.Verifier wired the way main.go
 // wires it into SessionConfig.Verify. cacheSize 0 means the default.
-func benchVerify(b *testing.B, cacheSize int) func(string) (string, error) {
+func benchVerify(b *testing.B, cacheSize int) func(string) (string, string, error) {
 	b.Helper()
 	v, err := jwtsession.New(b.Context(), jwtsession.Config{HMACSecret: benchHMACSecret, Issuer: benchIssuer, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return func(raw string) (string, error) {
+	return func(raw string) (string, string, error) {
 		id, err := v.Verify(raw)
-		return id.Key, err
+		return id.Key, id.UserID, err
 	}
 }
 
@@ -88,7 +88,7 @@ func sessionHandler(b *testing.B, mw echo.MiddlewareFunc) http.Handler {
 	return e
 }
 
-func sessionMiddleware(b *testing.B, verify func(string) (string, error)) echo.MiddlewareFunc {
+func sessionMiddleware(b *testing.B, verify func(string) (string, string, error)) echo.MiddlewareFunc {
 	b.Helper()
 	mw, err := SessionConfig{Keys: benchKeys(b), Verify: verify}.ToMiddleware()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/finproxy/finproxy/finapi"
+	"github.com/finproxy/finproxy/jwtsession"
 )
 
 // ReasonHeader carries finproxy's own machine-readable reason for an error
@@ -49,6 +50,8 @@ var table = []struct {
 }{
 	{errMissingSession, problem{401, "UNAUTHORIZED_ACCESS", "missing_session", "No session: send the session header"}},
 	{errInvalidSession, problem{400, "BAD_REQUEST", "invalid_session", "Malformed session"}},
+	{jwtsession.ErrNoUserID, problem{401, "UNAUTHORIZED_ACCESS", "missing_user_id", "Session token refused: it names no finAPI user id (the claim FINPROXY_JWT_USER_ID_CLAIM)"}},
+	{jwtsession.ErrBadUserID, problem{401, "UNAUTHORIZED_ACCESS", "invalid_user_id", "Session token refused: its finAPI user id is not 1 to 36 characters of [a-zA-Z0-9-_.+@]"}},
 	{errSessionRefused, problem{401, "UNAUTHORIZED_ACCESS", "invalid_session", "Session token refused: expired, not yet valid, wrongly signed or for another issuer or audience"}},
 	{errInvalidPath, problem{400, "BAD_REQUEST", "invalid_path", "Request path with dot segments, encoded slashes, double encoding or path parameters is refused"}},
 	{errRouteDenied, problem{403, "FORBIDDEN", "route_denied", "This endpoint needs the client token and is not available through finproxy"}},

@@ -72,7 +72,7 @@ type forwarder struct {
 	base      http.RoundTripper
 	tokens    Tokens
 	header    string // the session header, stripped
-	processes bool   // process mode: a 401 means the process expired
+	processes bool   // process mode without resumable processes: a 401 means the process expired
 	audit     auth.Audit
 	// onRetry, if not nil, is called for every replay after a 401.
 	onRetry func()

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/jwtsession"
 )
 
 // Session value limits in header mode.
@@ -31,8 +32,11 @@ type SessionConfig struct {
 	// Verify, if not nil, turns on jwt mode: the header's value (or, when
 	// the header is absent, the bearer token of Authorization) is a JWT,
 	// and Verify returns the app user it names (issuer plus subject) or
-	// an error. Optional. Default: header mode, an opaque session id.
-	Verify func(raw string) (identity string, err error)
+	// an error. When it also returns a finAPI user id (one that
+	// auth.ValidUserID accepts), the session is that user's
+	// (auth.Keys.UserSession), whatever the identity. Optional. Default:
+	// header mode, an opaque session id.
+	Verify func(raw string) (identity, userID string, err error)
 }
 
 // DefaultSessionConfig is the default session middleware configuration.
@@ -96,12 +100,19 @@ func (c SessionConfig) jwt(r *http.Request, vals []string, next echo.HandlerFunc
 	if raw == "" {
 		return errMissingSession
 	}
-	id, err := c.Verify(raw)
+	id, userID, err := c.Verify(raw)
 	if err != nil {
 		return errors.Join(errSessionRefused, err)
 	}
 	st := stateOf(r)
-	st.session = c.Keys.Session(id)
+	switch {
+	case userID == "":
+		st.session = c.Keys.Session(id)
+	case auth.ValidUserID(userID):
+		st.session = c.Keys.UserSession(userID)
+	default:
+		return errors.Join(errSessionRefused, jwtsession.ErrBadUserID)
+	}
 	st.hasSession = true
 	return next(ec)
 }
