@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -123,5 +124,30 @@ func TestJWTUserIDClaim(t *testing.T) {
 	mustCall(token("edge", strings.Repeat("e", 36))) // 36 is allowed
 	if n := len(f.Requests()) - before; n != 3 {     // creation and grant of the 36-character id, and its call
 		t.Errorf("refused tokens and one new user cost %d calls to finAPI, want 3", n)
+	}
+}
+
+// TestNewVariablesOutOfModeExit2: the user id claim outside jwt user mode
+// and resumable processes outside process mode stop the binary with exit 2
+// and the variable named.
+func TestNewVariablesOutOfModeExit2(t *testing.T) {
+	base := []string{"FINPROXY_CLIENT_ID=a", "FINPROXY_CLIENT_SECRET=b", "FINPROXY_IDENTITY_SECRET=" + identitySecret}
+	for name, tc := range map[string]struct {
+		env  []string
+		want string
+	}{
+		"user id claim with header sessions": {[]string{"FINPROXY_JWT_USER_ID_CLAIM=finapi_user"}, "FINPROXY_JWT_USER_ID_CLAIM:"},
+		"user id claim in process mode": {[]string{"FINPROXY_JWT_USER_ID_CLAIM=finapi_user", "FINPROXY_MODE=process",
+			"FINPROXY_SESSION_AUTH=jwt", "FINPROXY_JWT_HMAC_SECRET=" + strings.Repeat("h", 32)}, "FINPROXY_JWT_USER_ID_CLAIM:"},
+		"resumable in user mode": {[]string{"FINPROXY_PROCESS_RESUMABLE=true"}, "FINPROXY_PROCESS_RESUMABLE:"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(binary, "--check")
+			cmd.Env = append(append([]string{}, base...), tc.env...)
+			out, _ := cmd.CombinedOutput()
+			if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+				t.Errorf("exit %d, output %s; want 2 naming %s", cmd.ProcessState.ExitCode(), out, tc.want)
+			}
+		})
 	}
 }

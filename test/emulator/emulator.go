@@ -103,7 +103,13 @@
 //   - at most 10 exchanges per process token, only within a period
 //     configured in days per mandator, none after invalidate=true (PCL). The
 //     period is Config.ProcessExchangePeriod: its default, 7 days, is our
-//     reading.
+//     reading. invalidate=false keeps the token for further exchanges (PCL:
+//     invalidate=true is recommended "unless a customer must resume the
+//     process later"); an exchange without the parameter counts as false,
+//     a refused exchange counts toward nothing, and a later exchange hands
+//     out the access token of the one before while it is valid: our
+//     reading (finproxy always sends the parameter and takes whichever
+//     token comes).
 //   - refusals: not published (PCL gives no status or body). Our reading:
 //     401 UNAUTHORIZED_ACCESS for bad client credentials, 400 BAD_REQUEST
 //     for a malformed body, no processId or no client reference, 404
