@@ -18,7 +18,6 @@ type processFixture struct {
 	emu      *emulator.Emulator
 	clock    *fakeClock
 	sessions *auth.Sessions
-	exchange []string // the query of every exchange, in order
 }
 
 func newProcessFixture(t *testing.T, resumable bool, emuCfg emulator.Config) *processFixture {
