@@ -39,11 +39,11 @@ type Config struct {
 	// processes, a 401 means the process expired, and the warm-up answer
 	// names no user. Optional. Default false: user mode.
 	Processes bool
-	// ResumableProcesses, in process mode, treats a 401 as in user mode:
+	// ResumeProcesses, in process mode, treats a 401 as in user mode:
 	// the session's process token is exchanged again (Tokens.Renew) and
 	// the call replayed, instead of answering 401 process_expired.
 	// Optional. Default false.
-	ResumableProcesses bool
+	ResumeProcesses bool
 	// SessionHeader carries the app session. Optional. Default
 	// "X-Session-Id".
 	SessionHeader string
@@ -154,7 +154,7 @@ func New(c Config) (*Handler, error) {
 	s := &server{
 		cfg:    c,
 		router: newRouter(c.AccessURL, c.Routes),
-		fwd: newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Processes && !c.ResumableProcesses, c.Audit,
+		fwd: newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Processes && !c.ResumeProcesses, c.Audit,
 			log.New(c.Log.With().Str("source", "reverseproxy").Logger(), "", 0)),
 		clientIP:      clientIP{trusted: c.TrustedProxies},
 		bodies:        newBodies(c.BodyTimeout),
