@@ -99,6 +99,11 @@ func TestMetricsFollowAScriptedSequence(t *testing.T) {
 		t.Fatalf("delete: %d %s", resp.StatusCode, body)
 	}
 
+	// Log lines reach stdout asynchronously (logbuf): the deletion's request
+	// line, written after its audit events, says they are all there.
+	eventually(t, 5*time.Second, "the deletion's request line", func() bool {
+		return strings.Contains(p.out.String(), `"method":"DELETE","path":"/proxy/v1/session","status":204`)
+	})
 	// The audit events of the sequence, once each (the deletion logs in
 	// once more after the logout, so token_obtained appears twice).
 	user := mustKeys(t).Session(s).UserID()
