@@ -1,0 +1,170 @@
+package validate
+
+import (
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+)
+
+const chartDir = "../helm/finproxy"
+
+// render renders the chart with values (YAML over values.yaml) as `helm
+// template finproxy --namespace finproxy` would, and returns the decoded
+// objects and NOTES.txt.
+func render(t *testing.T, values string) ([]Object, string) {
+	t.Helper()
+	chrt, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chrt.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	vals, err := chartutil.ReadValues([]byte(values))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := chartutil.ReleaseOptions{Name: "finproxy", Namespace: "finproxy", Revision: 1, IsInstall: true}
+	rv, err := chartutil.ToRenderValues(chrt, vals, opts, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := engine.Engine{Strict: true}.Render(chrt, rv)
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	names := make([]string, 0, len(out))
+	for name := range out {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var objs []Object
+	var notes string
+	for _, name := range names {
+		base := name[strings.LastIndex(name, "/")+1:]
+		switch {
+		case base == "NOTES.txt":
+			notes = out[name]
+			continue
+		case strings.HasPrefix(base, "_"):
+			continue
+		}
+		o, err := Decode([]byte(out[name]))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out[name])
+		}
+		objs = append(objs, o...)
+	}
+	documents.Add(int64(len(objs)))
+	t.Logf("rendered %d documents", len(objs))
+	return objs, notes
+}
+
+func kindsOf(objs []Object) []string {
+	var ks []string
+	for _, o := range objs {
+		ks = append(ks, o.Kind+" "+o.Name)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func TestHelmChartDefaults(t *testing.T) {
+	objs, notes := render(t, "")
+	want := []string{
+		"apps/v1/Deployment finproxy",
+		"monitoring.coreos.com/v1/PrometheusRule finproxy",
+		"monitoring.coreos.com/v1/ServiceMonitor finproxy",
+		"networking.k8s.io/v1/NetworkPolicy finproxy",
+		"policy/v1/PodDisruptionBudget finproxy",
+		"v1/Secret finproxy",
+		"v1/Service finproxy",
+		"v1/Service finproxy-metrics",
+	}
+	if got := kindsOf(objs); !slices.Equal(got, want) {
+		t.Errorf("rendered\n%v\nwant\n%v", got, want)
+	}
+	checkReplicas(t, objs, replicaSet{replicas: 3, networkPolicy: true, monitoring: true})
+	if n := len(all[corev1.Secret](objs)); n != 1 {
+		t.Errorf("%d Secrets, want 1", n)
+	}
+	for _, w := range []string{"http://finproxy.finproxy.svc:80", "secret value still contains REPLACE_ME", "trustedProxies still contains REPLACE_ME", "ServiceMonitor"} {
+		if !strings.Contains(notes, w) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", w, notes)
+		}
+	}
+}
+
+func TestHelmChartValues(t *testing.T) {
+	objs, notes := render(t, `
+replicaCount: 5
+trustedProxies: "10.244.3.0/24,10.244.7.12"
+monitoring: {enabled: false}
+secret: {existingSecret: finproxy-prod}
+shutdown: {delaySeconds: 10, timeoutSeconds: 50}
+podDisruptionBudget: {maxUnavailable: 2}
+networkPolicy:
+  redis: {ipBlocks: [10.1.2.3/32], ports: [6380]}
+extraEnv:
+  - {name: FINPROXY_LOG_LEVEL, value: debug}
+`)
+	want := []string{
+		"apps/v1/Deployment finproxy",
+		"networking.k8s.io/v1/NetworkPolicy finproxy",
+		"policy/v1/PodDisruptionBudget finproxy",
+		"v1/Service finproxy",
+		"v1/Service finproxy-metrics",
+	}
+	if got := kindsOf(objs); !slices.Equal(got, want) {
+		t.Errorf("rendered\n%v\nwant\n%v", got, want)
+	}
+	d := checkReplicas(t, objs, replicaSet{replicas: 5, networkPolicy: true, monitoring: false})
+	pod := d.Spec.Template.Spec
+	if g := pod.TerminationGracePeriodSeconds; g == nil || *g != 70 {
+		t.Errorf("terminationGracePeriodSeconds = %v, want 10+50+10", deref(g))
+	}
+	if v := pod.Volumes[0].Secret; v == nil || v.SecretName != "finproxy-prod" {
+		t.Errorf("secret volume = %+v, want the existing Secret finproxy-prod", pod.Volumes[0])
+	}
+	env := envOf(&pod.Containers[0])
+	if env["FINPROXY_TRUSTED_PROXIES"] != "10.244.3.0/24,10.244.7.12" || env["FINPROXY_LOG_LEVEL"] != "debug" || env["FINPROXY_SHUTDOWN_DELAY"] != "10s" {
+		t.Errorf("env = %v", env)
+	}
+	pdb := one[policyv1.PodDisruptionBudget](t, objs)
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 2 {
+		t.Errorf("PDB maxUnavailable = %v, want 2", pdb.Spec.MaxUnavailable)
+	}
+	np := one[networkingv1.NetworkPolicy](t, objs)
+	redis := np.Spec.Egress[1]
+	if len(redis.To) != 1 || redis.To[0].IPBlock == nil || redis.To[0].IPBlock.CIDR != "10.1.2.3/32" || redis.Ports[0].Port.IntValue() != 6380 {
+		t.Errorf("Redis egress rule = %+v, want 10.1.2.3/32 port 6380", redis)
+	}
+	if strings.Contains(notes, "WARNING") || strings.Contains(notes, "ServiceMonitor") {
+		t.Errorf("NOTES.txt warns or mentions monitoring although set:\n%s", notes)
+	}
+}
+
+// TestHelmRulesCopy keeps the chart's copy of the alert rules identical to
+// deploy/prometheus-alerts.yaml (the chart cannot read files outside it).
+func TestHelmRulesCopy(t *testing.T) {
+	a, err := os.ReadFile("../prometheus-alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(chartDir + "/files/prometheus-alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != string(b) {
+		t.Errorf("deploy/helm/finproxy/files/prometheus-alerts.yaml differs from deploy/prometheus-alerts.yaml: cp deploy/prometheus-alerts.yaml deploy/helm/finproxy/files/")
+	}
+}
