@@ -9,7 +9,7 @@ EMUPORT ?= 18081
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 WEBPORT ?= 8000
 
-.PHONY: all build demo test vet fmt bench fuzz redis clean soak
+.PHONY: all build demo test test-deploy vet fmt bench fuzz redis clean soak
 
 all: build
 
@@ -37,10 +37,18 @@ vet:
 
 # test: everything, with the race detector. A Redis server is started if
 # none answers (see scripts/ensure-redis.sh).
-test: vet
+test: vet test-deploy
 	@./scripts/ensure-redis.sh
 	@./scripts/ensure-chromium.sh
+	@./scripts/ensure-prometheus.sh
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+# test-deploy: the manifests, the Helm chart, the compose file and the alert
+# rules (promtool), in deploy/validate: a module of its own, so Kubernetes,
+# Helm and compose never enter finproxy's own module.
+test-deploy:
+	@./scripts/ensure-prometheus.sh
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 
 # fuzz: every Go fuzz target, about 30 s each (FUZZX=2 times the execution
 # counts in scripts/fuzz.sh); .ci/run runs them at FUZZX=1 (about 15 s).
