@@ -168,3 +168,31 @@ func TestHelmRulesCopy(t *testing.T) {
 		t.Errorf("deploy/helm/finproxy/files/prometheus-alerts.yaml differs from deploy/prometheus-alerts.yaml: cp deploy/prometheus-alerts.yaml deploy/helm/finproxy/files/")
 	}
 }
+
+// TestHelmValuesSchema shows that values.schema.json refuses misspelt and
+// mistyped values, as `helm install` would.
+func TestHelmValuesSchema(t *testing.T) {
+	chrt, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chrt.Schema) == 0 {
+		t.Fatal("the chart has no values.schema.json")
+	}
+	for name, values := range map[string]string{
+		"misspelt key":          "replicas: 5\n",
+		"mistyped replicaCount": "replicaCount: three\n",
+		"no replicas":           "replicaCount: 0\n",
+		"misspelt nested key":   "monitoring: {enable: false}\n",
+		"non-FINPROXY extraEnv": "extraEnv: [{name: HTTP_PROXY, value: x}]\n",
+	} {
+		vals, err := chartutil.ReadValues([]byte(values))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := chartutil.ReleaseOptions{Name: "finproxy", Namespace: "finproxy", IsInstall: true}
+		if _, err := chartutil.ToRenderValues(chrt, vals, opts, chartutil.DefaultCapabilities); err == nil {
+			t.Errorf("%s: values accepted", name)
+		}
+	}
+}
