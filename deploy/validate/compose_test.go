@@ -63,7 +63,7 @@ func TestCompose(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", composeFile, err)
 	}
-	documents.Add(1)
+	counted(composeFile, "compose project")
 	root, _ := filepath.Abs("../..")
 
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -193,7 +193,7 @@ func checkComposePrometheus(t *testing.T, files map[string]string, command []str
 	if err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
-	documents.Add(1)
+	counted(files[config], "prometheus config")
 	var cfg struct {
 		ScrapeConfigs []struct {
 			JobName       string `json:"job_name"`
@@ -261,7 +261,7 @@ func checkComposeGrafana(t *testing.T, files map[string]string) {
 		if err := DecodeYAMLStrict(data, v); err != nil {
 			t.Fatalf("grafana %s: %v", target, err)
 		}
-		documents.Add(1)
+		counted(src, "grafana provisioning")
 	}
 	read(prov+"datasources/prometheus.yaml", &ds)
 	read(prov+"dashboards/finproxy.yaml", &dash)
@@ -289,7 +289,7 @@ func checkComposeGrafana(t *testing.T, files map[string]string) {
 			t.Errorf("grafana dashboard %s is not deploy/grafana-dashboard.json", src)
 		}
 		dashboards++
-		documents.Add(1)
+		counted(src, "grafana dashboard")
 	}
 	if dashboards != 1 {
 		t.Errorf("%d dashboards mounted in %s, want deploy/grafana-dashboard.json", dashboards, dir)

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"sort"
@@ -64,7 +65,7 @@ func render(t *testing.T, values string) ([]Object, string) {
 		}
 		objs = append(objs, o...)
 	}
-	documents.Add(int64(len(objs)))
+	countedObjects("helm template --values "+fmt.Sprintf("%q", values), objs)
 	t.Logf("rendered %d documents", len(objs))
 	return objs, notes
 }

@@ -8,7 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,13 +22,34 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// documents counts every document decoded strictly and checked, over all
-// tests of the package; TestMain prints the total.
-var documents atomic.Int64
+// documents holds every distinct document decoded strictly and checked
+// (source, kind and name), over all tests; TestMain prints the count.
+var documents = struct {
+	sync.Mutex
+	seen map[string]bool
+}{seen: map[string]bool{}}
+
+// counted records documents of source as validated.
+func counted(source string, names ...string) {
+	documents.Lock()
+	defer documents.Unlock()
+	for _, n := range names {
+		documents.seen[source+" "+n] = true
+	}
+}
+
+// countedObjects is counted for decoded objects.
+func countedObjects(source string, objs []Object) {
+	for _, o := range objs {
+		counted(source, o.Kind+"/"+o.Name)
+	}
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	fmt.Printf("deploy/validate: %d documents decoded strictly and checked\n", documents.Load())
+	documents.Lock()
+	fmt.Printf("deploy/validate: %d distinct documents decoded strictly and checked\n", len(documents.seen))
+	documents.Unlock()
 	os.Exit(code)
 }
 
@@ -48,7 +69,7 @@ func decodeFile(t *testing.T, name string) []Object {
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	documents.Add(int64(len(objs)))
+	countedObjects(name, objs)
 	t.Logf("%s: %d documents", name, len(objs))
 	return objs
 }
