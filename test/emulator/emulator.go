@@ -76,6 +76,25 @@
 //     statuses 200, 400, 401, 403, 404, 422; v1's /api/v1/users/verify/{userId}
 //     words them "User verified (empty response body)", "User not found",
 //     "User already verified"; the codes are ErrorCode values, our reading).
+//   - POST /api/v2/users/requestPasswordChange {userId} with the client
+//     token: 200 PasswordChangingResource {userId, userEmail,
+//     passwordChangeToken}, the token (and the email) encrypted with
+//     Config.DataDecryptionKey; 404 UNKNOWN_ENTITY for an unknown user; ids
+//     case-insensitive (spec, requestPasswordChange). The encryption is
+//     finAPI's help page "How to decrypt data with your data decryption key
+//     (DDK)": AES-128-CBC, PKCS#5 padding, key PBKDF2-HMAC-SHA1 (password the
+//     DDK, salt the DDK hex-decoded, 1000 iterations, 128 bits), base64. The
+//     page as found does not state the IV: our reading is the DDK's bytes
+//     (hex-decoded), what published finAPI client helpers decrypt with.
+//     The token is a UUID (pattern [0-9a-f-]*); a new request replaces the
+//     user's earlier token (our reading).
+//   - POST /api/v2/users/executePasswordChange {userId, password,
+//     passwordChangeToken} with the client token: 200 empty; 404 for an
+//     unknown user; 400 BAD_REQUEST for a token that does not match the
+//     pattern or the one handed out, or a password outside 6-128
+//     characters (spec). Every token of that user is revoked, for every
+//     client (Config.OtherClients included), and the change token is used
+//     up (spec: "all tokens ... are revoked").
 //   - GET, PATCH, DELETE /api/v2/users with the user's token; DELETE answers
 //     423 LOCKED while a bank connection is busy (spec, deleteAuthorizedUser).
 //   - 401 BadCredentialsError invalid_token for a missing, expired or revoked
@@ -170,6 +189,17 @@ type Config struct {
 	// expire or are revoked.
 	RefreshRevokesOld bool
 
+	// OtherClients are further client credentials (id to secret) whose
+	// password grants the emulator answers, as if other applications of the
+	// same finAPI mandator logged the same users in: a client-side password
+	// change revokes their tokens too. Optional.
+	OtherClients map[string]string
+
+	// DataDecryptionKey is the client's data decryption key (hexadecimal)
+	// that encrypts the passwordChangeToken. Optional. Default
+	// DefaultDataDecryptionKey.
+	DataDecryptionKey string
+
 	// Now is the emulator's clock. Optional. If nil, time.Now is used.
 	Now func() time.Time
 }
@@ -214,6 +244,7 @@ type Emulator struct {
 	clientGrant *grant                  // the client_credentials grant, if any
 	processes   map[string]*process     // by process token
 	nProcesses  int
+	changes     map[string]string // password change tokens (decrypted) by lower-cased user id
 }
 
 // New returns an Emulator for cfg, with defaults filled in.
@@ -236,6 +267,9 @@ func New(cfg Config) *Emulator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.DataDecryptionKey == "" {
+		cfg.DataDecryptionKey = DefaultDataDecryptionKey
+	}
 	return &Emulator{
 		cfg:       cfg,
 		counters:  map[string]int{},
@@ -244,6 +278,7 @@ func New(cfg Config) *Emulator {
 		tokens:    map[string]*accessToken{},
 		refresh:   map[string]*grant{},
 		processes: map[string]*process{},
+		changes:   map[string]string{},
 	}
 }
 
@@ -445,6 +480,12 @@ func (e *Emulator) serveAccess(w http.ResponseWriter, r *http.Request) {
 	default:
 		if rest, ok := strings.CutPrefix(p, "/api/v2/accounts/"); ok && rest != "" && !strings.Contains(rest, "/") {
 			h = map[string]http.HandlerFunc{http.MethodGet: e.serveAccount}
+		}
+		if p == "/api/v2/users/requestPasswordChange" {
+			h = map[string]http.HandlerFunc{http.MethodPost: e.serveRequestPasswordChange}
+		}
+		if p == "/api/v2/users/executePasswordChange" {
+			h = map[string]http.HandlerFunc{http.MethodPost: e.serveExecutePasswordChange}
 		}
 		if rest, ok := strings.CutPrefix(p, "/api/v2/users/verify/"); ok && rest != "" && !strings.Contains(rest, "/") {
 			h = map[string]http.HandlerFunc{http.MethodPost: e.serveVerifyUser}

@@ -152,7 +152,8 @@ func (e *Emulator) token(r *http.Request) reply {
 	if id == "" && secret == "" {
 		id, secret, _ = r.BasicAuth()
 	}
-	if id != e.cfg.ClientID || secret != e.cfg.ClientSecret {
+	other := id != e.cfg.ClientID && e.cfg.OtherClients[id] != "" && e.cfg.OtherClients[id] == secret && r.Form.Get("grant_type") == "password"
+	if (id != e.cfg.ClientID || secret != e.cfg.ClientSecret) && !other {
 		e.incLocked(CounterInvalidClient)
 		return func(w http.ResponseWriter, _ *http.Request) {
 			writeBadCredentials(w, "invalid_client", "Bad client credentials")
@@ -197,6 +198,9 @@ func (e *Emulator) token(r *http.Request) reply {
 			return e.errReply(http.StatusForbidden, codeUserNotVerified, "User is not verified", nil)
 		}
 		u.failed = 0 // maxUserLoginAttempts: reset when a token is retrieved
+		if other {
+			return e.otherClientTokenLocked(u, id)
+		}
 		t := e.liveLatestLocked(u.current)
 		if t == nil {
 			if u.current == nil {
@@ -309,4 +313,24 @@ func (e *Emulator) authContext(t *accessToken) *string {
 		s += "/" + u.id
 	}
 	return &s
+}
+
+// otherClientTokenLocked answers the password grant of u for one of
+// Config.OtherClients: a grant of its own per client, so that revoking it
+// is visible apart from finproxy's.
+func (e *Emulator) otherClientTokenLocked(u *user, client string) reply {
+	g := u.other[client]
+	if _, live := u.grants[g]; g == nil || !live {
+		g = e.newGrantLocked(u, true)
+		if u.other == nil {
+			u.other = map[string]*grant{}
+		}
+		u.other[client] = g
+	}
+	t := e.liveLatestLocked(g)
+	if t == nil {
+		t = e.issueLocked(g, e.cfg.UserTokenTTL)
+	}
+	e.incLocked(CounterPassword)
+	return e.tokenReplyLocked(t, true)
 }

@@ -23,6 +23,7 @@ type user struct {
 	verified    bool // may log in (Config.ManualUserVerification)
 	busy        bool // a bank connection is busy: DELETE answers 423
 	current     *grant
+	other       map[string]*grant // by client id, for Config.OtherClients
 	grants      map[*grant]struct{}
 	connections []bankConnection // imported with POST /bankConnections/import
 }
