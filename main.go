@@ -290,8 +290,10 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		return nil, err
 	}
 	m.SetSessions(st.Len)
+	userLogin := &auth.UserLogin{Client: access, ClientToken: clientToken, Audit: audit, Bindings: st.Store}
 	sessions := &auth.Sessions{
-		Source:       &auth.UserLogin{Client: access, ClientToken: clientToken, Audit: audit},
+		Source:       userLogin,
+		UserOf:       userLogin.UserOf,
 		Store:        st.Store,
 		Locker:       st.Locker,
 		Timeout:      cfg.UpstreamTimeout,
@@ -309,7 +311,20 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		finapiClients = append(finapiClients, processCtl)
 		sessions.Source = &auth.ProcessLogin{Client: processCtl, ProcessID: cfg.ProcessID, TTL: cfg.ProcessTokenTTL, Resumable: cfg.ProcessResumable, Audit: audit}
 		sessions.NoRenewAhead = true
+		sessions.UserOf = nil
 	}
+	adopter, err := newAdopter(cfg, keys, access, clientToken, st.Store, audit, log)
+	if err != nil {
+		return nil, err
+	}
+	if adopter != nil && cfg.AdoptOnConflict {
+		log.Warn().Msg("FINPROXY_ADOPT_ON_CONFLICT=true: an identity conflict changes that finAPI user's password at once, revoking its tokens for every client")
+		sessions.AdoptOnConflict = func(ctx context.Context, s auth.Session, userID string) error {
+			_, err := adopter.Adopt(ctx, s, userID)
+			return err
+		}
+	}
+	lifecycle := &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser, Audit: audit}
 	verify, jwtReady, err := newVerifier(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -323,7 +338,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		SessionHeader:     cfg.SessionHeader,
 		Keys:              keys,
 		Tokens:            sessions,
-		Lifecycle:         &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser, Audit: audit},
+		Lifecycle:         lifecycle,
 		Transport:         transport,
 		ReplayMaxBytes:    cfg.ReplayMaxBytes,
 		MaxBodyBytes:      cfg.MaxBodyBytes,
@@ -362,8 +377,16 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "finproxy " + r.Method }))
 	}
 
+	var adminAPI http.Handler
+	if cfg.AdminToken != "" {
+		op := &auth.Operator{Keys: keys, Sessions: sessions, Lifecycle: lifecycle, Adopter: adopter, UserOf: sessions.UserOf, Audit: audit}
+		if adminAPI, err = admin.NewAPI(admin.APIConfig{Token: cfg.AdminToken, Operator: op}); err != nil {
+			return nil, err
+		}
+	}
 	draining := &atomic.Bool{}
 	adminHandler := admin.Handler(admin.Config{
+		API: adminAPI,
 		Ready: []admin.Check{
 			func(context.Context) error {
 				if !ready.Load() {
@@ -399,6 +422,19 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 	})
 	return &parts{proxy: handler, admin: adminHandler, clientToken: clientToken, ready: ready, draining: draining,
 		drain: proxyHandler.Drain, sessions: sessions, close: st.Close}, nil
+}
+
+// newAdopter returns the Adopter of existing finAPI users when the data
+// decryption key is configured (user mode), else nil.
+func newAdopter(cfg *config.Config, keys *auth.Keys, access *finapi.Client, clientToken *auth.ReuseToken, store cache.Store[auth.Token], audit auth.Audit, log zerolog.Logger) (*auth.Adopter, error) {
+	if cfg.DataDecryptionKey == "" || cfg.Mode != config.ModeUser {
+		return nil, nil
+	}
+	ddk, err := finapi.NewDataDecryptionKey(cfg.DataDecryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	return &auth.Adopter{Client: access, ClientToken: clientToken, Key: ddk, Keys: keys, Store: store, Audit: audit, Log: log}, nil
 }
 
 func newServer(h http.Handler, maxHeaderBytes int, log zerolog.Logger) *http.Server {

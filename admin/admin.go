@@ -1,5 +1,6 @@
-// Package admin serves finproxy's admin listener: liveness, readiness and
-// metrics. Probes never call finAPI themselves.
+// Package admin serves finproxy's admin listener: liveness, readiness,
+// metrics and, when an admin token is configured, the admin API under
+// /admin/v1/. Probes never call finAPI themselves.
 package admin
 
 import (
@@ -34,6 +35,9 @@ type Config struct {
 	Metrics http.Handler
 	// Pprof adds net/http/pprof under /debug/pprof/. Optional.
 	Pprof bool
+	// API serves the admin API under /admin/v1/ (NewAPI). If nil, every
+	// /admin/v1/ path answers 404. Optional.
+	API http.Handler
 }
 
 // readiness is /readyz's answer.
@@ -86,6 +90,11 @@ func Handler(c Config) http.Handler {
 	}
 	if c.Pprof {
 		addPprof(mux)
+	}
+	if c.API != nil {
+		mux.Handle(APIPrefix, c.API)
+	} else {
+		mux.HandleFunc(APIPrefix, offAPI)
 	}
 	return mux
 }

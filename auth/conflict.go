@@ -42,6 +42,14 @@ type ConflictGuard struct {
 	Audit Audit
 	// OnConflict, if not nil, is told of each conflict (metrics).
 	OnConflict func(ctx context.Context, s Session, err error)
+	// UserOf names the finAPI user of a session (an adopted one, or the
+	// derived one). Optional. Default Session.UserID.
+	UserOf func(ctx context.Context, s Session) string
+	// Adopt, if not nil, is tried once when a session's identity conflicts
+	// (FINPROXY_ADOPT_ON_CONFLICT): when it succeeds the session logs in
+	// again at once; when it fails the hold starts as it would without it,
+	// so there is one adoption per hold, never one per request. Optional.
+	Adopt func(ctx context.Context, s Session, userID string) error
 }
 
 var _ SessionSource = (*ConflictGuard)(nil)
@@ -54,10 +62,22 @@ func (g *ConflictGuard) SessionToken(ctx context.Context, s Session, prev Token)
 			Err: errors.New("identity refused by finAPI; not retried before the hold ends")}
 	}
 	t, err := g.Source.SessionToken(ctx, s, prev)
+	if errors.Is(err, finapi.ErrIdentityConflict) && g.Adopt != nil {
+		if g.Adopt(ctx, s, g.userOf(ctx, s)) == nil {
+			t, err = g.Source.SessionToken(ctx, s, Token{})
+		}
+	}
 	if errors.Is(err, finapi.ErrIdentityConflict) {
 		return Token{}, g.conflict(ctx, s, err, now)
 	}
 	return t, err
+}
+
+func (g *ConflictGuard) userOf(ctx context.Context, s Session) string {
+	if g.UserOf != nil {
+		return g.UserOf(ctx, s)
+	}
+	return s.UserID()
 }
 
 // conflict stores the hold, logs it (once per hold: only one attempt is
@@ -67,10 +87,11 @@ func (g *ConflictGuard) conflict(ctx context.Context, s Session, err error, now 
 	if hold <= 0 {
 		hold = DefaultConflictHold
 	}
-	_ = g.Markers.Set(ctx, conflictPrefix+s.ID, Token{Issued: now, Expiry: now.Add(hold), UserID: s.UserID()}, hold)
-	g.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", s.UserID()).Dur("hold", hold).
+	user := g.userOf(ctx, s)
+	_ = g.Markers.Set(ctx, conflictPrefix+s.ID, Token{Issued: now, Expiry: now.Add(hold), UserID: user}, hold)
+	g.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", user).Dur("hold", hold).
 		Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the hold ends: delete that finAPI user or restore the identity secret")
-	g.Audit.Record(ctx, EventIdentityConflict, s, s.UserID())
+	g.Audit.Record(ctx, EventIdentityConflict, s, user)
 	if g.OnConflict != nil {
 		g.OnConflict(ctx, s, err)
 	}

@@ -90,6 +90,12 @@ type Sessions struct {
 	// error is returned to the session's callers. Sessions with a stored
 	// entry never pass through it. Optional.
 	Admit func(ctx context.Context) error
+	// UserOf names a session's finAPI user in conflict logs and holds
+	// (UserLogin.UserOf). Optional. Default Session.UserID.
+	UserOf func(ctx context.Context, s Session) string
+	// AdoptOnConflict, if not nil, is tried once per identity-conflict
+	// hold (ConflictGuard.Adopt). Optional.
+	AdoptOnConflict func(ctx context.Context, s Session, userID string) error
 
 	once    sync.Once
 	held    backoffs
@@ -101,7 +107,8 @@ type Sessions struct {
 func (c *Sessions) build() {
 	c.once.Do(func() {
 		var src SessionSource = &ConflictGuard{Source: c.Source, Markers: c.Store, Hold: c.ConflictHold, Now: c.Now,
-			Log: c.Log, Audit: c.Audit, OnConflict: c.Hooks.Conflict}
+			Log: c.Log, Audit: c.Audit, OnConflict: c.Hooks.Conflict, UserOf: c.UserOf, Adopt: c.AdoptOnConflict}
+		src = &indexing{source: src, store: c.Store, idle: c.idle(), hold: c.conflictHold(), now: c.now}
 		src = &observed{source: src, hooks: c.Hooks, audit: c.Audit}
 		src = &holding{source: src, table: &c.held, now: c.now}
 		c.flight = &flight{source: src, store: c.Store, locker: c.Locker, timeout: c.Timeout, idle: c.idle(),

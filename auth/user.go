@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/finproxy/finproxy/cache"
 	"github.com/finproxy/finproxy/finapi"
 )
 
@@ -18,6 +19,23 @@ type UserLogin struct {
 	ClientToken *ReuseToken
 	// Audit records user creations. Optional.
 	Audit Audit
+	// Bindings, if not nil, holds the sessions bound to an adopted finAPI
+	// user (Adopter; the token store): such a session logs in as that user
+	// with its adopted password and never creates one. Optional.
+	Bindings cache.Store[Token]
+}
+
+// UserOf returns the finAPI user the session logs in as: the adopted user
+// it is bound to, else its derived one ("" for a session known by its hash
+// only).
+func (u *UserLogin) UserOf(ctx context.Context, s Session) string {
+	if id, ok := binding(ctx, u.Bindings, s); ok {
+		return id
+	}
+	if !s.derivable() {
+		return ""
+	}
+	return s.UserID()
 }
 
 var _ SessionSource = (*UserLogin)(nil)
@@ -41,7 +59,24 @@ func (u *UserLogin) SessionToken(ctx context.Context, s Session, prev Token) (To
 			return Token{}, err
 		}
 	}
+	if id, ok := binding(ctx, u.Bindings, s); ok {
+		return u.loginAdopted(ctx, s, id)
+	}
+	if !s.derivable() {
+		return Token{}, ErrNotDerivable
+	}
 	return u.login(ctx, s, prev.UserID != "")
+}
+
+// loginAdopted logs the session in as the adopted user id. The user is
+// never created: a refused password is an identity conflict (the password
+// was changed again elsewhere).
+func (u *UserLogin) loginAdopted(ctx context.Context, s Session, id string) (Token, error) {
+	t, err := u.passwordToken(ctx, id, s.keys.AdoptedPassword(id))
+	if errors.Is(err, finapi.ErrBadCredentials) {
+		return Token{}, &finapi.Error{Op: finapi.OpPasswordGrant, Kind: finapi.ErrIdentityConflict, Status: http.StatusBadRequest, Code: codeOf(err)}
+	}
+	return t, err
 }
 
 // login obtains a token with the password grant. Unless the user is known

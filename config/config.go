@@ -163,6 +163,15 @@ type Config struct {
 	// walk-throughs), for the local finAPI emulator only: never together
 	// with a finAPI URL on *.finapi.io. See checkSecrets.
 	Demo bool `env:"DEMO" envDefault:"false" help:"accept the demo's published secrets, against the local finAPI emulator only (refused with a URL on *.finapi.io)"`
+	// AdminToken turns the admin API under /admin/v1/ on: operators send
+	// it as a bearer token.
+	AdminToken string `env:"ADMIN_TOKEN" file:"true" help:"at least 32 bytes: bearer token of the admin API under /admin/v1/ (off when unset)"`
+	// DataDecryptionKey is the finAPI client's data decryption key, for
+	// adopting existing finAPI users.
+	DataDecryptionKey string `env:"DATA_DECRYPTION_KEY" file:"true" help:"finAPI data decryption key (hexadecimal): adopting existing finAPI users (client-side password change)"`
+	// AdoptOnConflict adopts the finAPI user of an identity conflict
+	// without an operator.
+	AdoptOnConflict bool `env:"ADOPT_ON_CONFLICT" envDefault:"false" help:"adopt the finAPI user of an identity conflict at once (changes its password, revokes its tokens for every client)"`
 }
 
 // lockMargin is added to the upstream timeout for the default lock TTL, so
@@ -446,6 +455,15 @@ func (c *Config) validate() []error {
 	if c.ConflictHold < time.Minute {
 		bad("CONFLICT_HOLD", "must be at least 1m, not %s", c.ConflictHold)
 	}
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		bad("ADMIN_TOKEN", "must be at least 32 bytes, has %d", len(c.AdminToken))
+	}
+	if c.DataDecryptionKey != "" && !validDDK(c.DataDecryptionKey) {
+		bad("DATA_DECRYPTION_KEY", "must be finAPI's data decryption key: hexadecimal digits, an even number of them")
+	}
+	if c.AdoptOnConflict && (c.DataDecryptionKey == "" || c.Mode != ModeUser) {
+		bad("ADOPT_ON_CONFLICT", "needs %sDATA_DECRYPTION_KEY and %sMODE=user", Prefix, Prefix)
+	}
 	if c.SessionIdle <= 0 {
 		bad("SESSION_IDLE", "must be positive, not %s", c.SessionIdle)
 	}
@@ -595,6 +613,20 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("URL %q must not have a query or fragment", raw)
 	}
 	return u, nil
+}
+
+// validDDK reports whether s reads as a data decryption key: hexadecimal
+// bytes (finAPI hands out 32 digits).
+func validDDK(s string) bool {
+	if len(s)%2 != 0 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 func validHeaderName(s string) bool {
