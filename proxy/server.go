@@ -6,6 +6,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -125,7 +127,12 @@ type Handler struct {
 	bodies *bodies
 	admit  *newIdentities
 	server *server // for the package's own tests
+	routes []string
 }
+
+// Routes returns "METHOD path" of every route registered under
+// /proxy/v1/, for the test that each is documented (docs/openapi.yaml).
+func (h *Handler) Routes() []string { return h.routes }
 
 // AdmitNewSession is auth.Sessions' Admit hook: it bounds the new finAPI
 // identities this replica creates (Config.NewSessionRate), per client IP
@@ -230,7 +237,13 @@ func New(c Config) (*Handler, error) {
 		log:      c.Log,
 	}
 	s.admit = admit
-	return &Handler{Handler: dispatch, bodies: s.bodies, admit: admit, server: s}, nil
+	var routes []string
+	for _, r := range e.Routes() {
+		if strings.HasPrefix(r.Path, "/proxy/v1/") {
+			routes = append(routes, r.Method+" "+r.Path)
+		}
+	}
+	return &Handler{Handler: dispatch, bodies: s.bodies, admit: admit, server: s, routes: routes}, nil
 }
 
 type server struct {
@@ -356,7 +369,7 @@ func (s *server) warmUp(ec echo.Context) error {
 	if s.cfg.Processes {
 		out.Mode = "process"
 	} else {
-		out.UserID = st.session.UserID()
+		out.UserID = cmp.Or(t.UserID, st.session.UserID()) // an adopted user, else the derived one
 	}
 	if !t.Expiry.IsZero() {
 		e := t.Expiry.UTC().Format(time.RFC3339)
