@@ -158,14 +158,18 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", id)
 	ctx := finapi.WithRequestID(r.Context(), id)
+	hash, action, ok := parsePath(r.URL.Path)
+	refuse := func(err error) {
+		a.op.Refused(ctx, classifyAPI(err).reason, hash)
+		writeAPIError(w, r, err)
+	}
 	if !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="finproxy admin"`)
-		writeAPIError(w, r, errUnauthorized)
+		refuse(errUnauthorized)
 		return
 	}
-	hash, action, ok := parsePath(r.URL.Path)
 	if !ok {
-		writeAPIError(w, r, errNoRoute)
+		refuse(errNoRoute)
 		return
 	}
 	var allowed []string
@@ -175,12 +179,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(allowed) == 0 {
-		writeAPIError(w, r, errNoRoute)
+		refuse(errNoRoute)
 		return
 	}
 	if !slices.Contains(allowed, r.Method) {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeAPIError(w, r, errMethod)
+		refuse(errMethod)
 		return
 	}
 	var (
@@ -204,9 +208,11 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "adopt":
 		var userID string
-		if userID, err = readAdopt(w, r); err == nil {
-			info, err = a.op.Adopt(ctx, hash, userID)
+		if userID, err = readAdopt(w, r); err != nil {
+			refuse(err)
+			return
 		}
+		info, err = a.op.Adopt(ctx, hash, userID)
 	}
 	if err != nil {
 		writeAPIError(w, r, err)

@@ -239,6 +239,23 @@ func (o *Operator) record(ctx context.Context, action, hash string, s Session, e
 	ev.Str("outcome", outcome).Msg("audit")
 }
 
+// Refused records an admin call refused before any action (wrong token,
+// no such endpoint, wrong method, malformed body) with its reason; hash is
+// recorded only when it reads as a session hash.
+func (o *Operator) Refused(ctx context.Context, reason, hash string) {
+	if o.Audit.Log == nil {
+		return
+	}
+	ev := o.Audit.Log.Info().Str("event", "admin_refused").Str("reason", reason)
+	if isHex(hash) && len(hash) <= 64 {
+		ev = ev.Str("session", hash[:min(12, len(hash))])
+	}
+	if id := finapi.RequestID(ctx); id != "" {
+		ev = ev.Str("request_id", id)
+	}
+	ev.Str("outcome", "refused").Msg("audit")
+}
+
 // until returns the end of the session's back-off on this replica.
 func (b *backoffs) until(id string, now time.Time) (time.Time, bool) {
 	b.mu.Lock()

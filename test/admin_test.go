@@ -284,6 +284,9 @@ func TestAdminAPIRefusesWithoutToken(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	wantError(t, resp, body, 401, "admin_unauthorized")
+	eventually(t, 5*time.Second, "an audit event per refused call", func() bool {
+		return countLines(p.out.String(), `"logger":"audit"`, `"event":"admin_refused"`, `"reason":"admin_unauthorized"`, `"session":"0123456789ab"`) == 4
+	})
 	assertAdminSecrets(t, p, f)
 }
 
