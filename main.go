@@ -295,6 +295,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		Source:       userLogin,
 		UserOf:       userLogin.UserOf,
 		Store:        st.Store,
+		Index:        st.Index,
 		Locker:       st.Locker,
 		Timeout:      cfg.UpstreamTimeout,
 		RenewBefore:  cfg.RenewBefore,

@@ -62,8 +62,8 @@ func (g *ConflictGuard) SessionToken(ctx context.Context, s Session, prev Token)
 			Err: errors.New("identity refused by finAPI; not retried before the hold ends")}
 	}
 	t, err := g.Source.SessionToken(ctx, s, prev)
-	if errors.Is(err, finapi.ErrIdentityConflict) && g.Adopt != nil {
-		if g.Adopt(ctx, s, g.userOf(ctx, s)) == nil {
+	if user := g.userOf(ctx, s); errors.Is(err, finapi.ErrIdentityConflict) && g.Adopt != nil && user != "" {
+		if g.Adopt(ctx, s, user) == nil {
 			t, err = g.Source.SessionToken(ctx, s, Token{})
 		}
 	}

@@ -86,3 +86,10 @@ func (c *Sessions) conflictHold() time.Duration {
 	}
 	return c.ConflictHold
 }
+
+func (c *Sessions) index() cache.Store[Token] {
+	if c.Index != nil {
+		return c.Index
+	}
+	return c.Store
+}

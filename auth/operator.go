@@ -77,7 +77,7 @@ type Hold struct {
 // find resolves hash (12 or 64 hex characters) to a session known to the
 // store.
 func (o *Operator) find(ctx context.Context, hash string) (Session, error) {
-	id, ok, err := lookupHash(ctx, o.Sessions.Store, hash)
+	id, ok, err := lookupHash(ctx, o.Sessions.index(), hash)
 	if err != nil {
 		return Session{}, err
 	}
@@ -159,7 +159,7 @@ func (o *Operator) Adopt(ctx context.Context, hash, userID string) (SessionInfo,
 		if _, err = o.Adopter.Adopt(ctx, s, userID); err == nil {
 			_ = o.Sessions.Forget(ctx, s)
 			o.Sessions.held.succeeded(s.ID)
-			indexSession(ctx, o.Sessions.Store, s, bindingTTL)
+			indexSession(ctx, o.Sessions.index(), s, bindingTTL)
 		}
 	}
 	o.record(ctx, "admin_adopt", hash, s, err)

@@ -93,6 +93,9 @@ type Sessions struct {
 	// UserOf names a session's finAPI user in conflict logs and holds
 	// (UserLogin.UserOf). Optional. Default Session.UserID.
 	UserOf func(ctx context.Context, s Session) string
+	// Index keeps the admin API's index from short session hashes to
+	// full ones, shared like Store. Optional. Default Store.
+	Index cache.Store[Token]
 	// AdoptOnConflict, if not nil, is tried once per identity-conflict
 	// hold (ConflictGuard.Adopt). Optional.
 	AdoptOnConflict func(ctx context.Context, s Session, userID string) error
@@ -108,7 +111,7 @@ func (c *Sessions) build() {
 	c.once.Do(func() {
 		var src SessionSource = &ConflictGuard{Source: c.Source, Markers: c.Store, Hold: c.ConflictHold, Now: c.Now,
 			Log: c.Log, Audit: c.Audit, OnConflict: c.Hooks.Conflict, UserOf: c.UserOf, Adopt: c.AdoptOnConflict}
-		src = &indexing{source: src, store: c.Store, idle: c.idle(), hold: c.conflictHold(), now: c.now}
+		src = &indexing{source: src, store: c.index(), idle: c.idle(), hold: c.conflictHold(), now: c.now}
 		src = &observed{source: src, hooks: c.Hooks, audit: c.Audit}
 		src = &holding{source: src, table: &c.held, now: c.now}
 		c.flight = &flight{source: src, store: c.Store, locker: c.Locker, timeout: c.Timeout, idle: c.idle(),

@@ -39,6 +39,11 @@ type BackendConfig struct {
 // Backend is a token store with what a replica needs around it.
 type Backend[V any] struct {
 	Store[V]
+	// Index is a second store under the same prefix, for bookkeeping
+	// that must not count as cached sessions (Len) nor take room in the
+	// L1: the admin API's index of short session hashes. Shared by the
+	// replicas like Store, without an L1.
+	Index Store[V]
 	// Locker single-flights across replicas; nil for the memory store.
 	Locker Locker
 	// Ping asks the store whether it answers (readiness).
@@ -59,7 +64,7 @@ func OpenBackend[V any](c BackendConfig, codec Codec[V]) (*Backend[V], error) {
 	switch c.Kind {
 	case KindMemory:
 		mem := NewMemory(time.Minute, codec)
-		return &Backend[V]{Store: mem, Ping: mem.Ping, Down: func() bool { return false }, Len: mem.Len, Close: func() error { return nil }}, nil
+		return &Backend[V]{Store: mem, Index: NewMemory(time.Minute, codec), Ping: mem.Ping, Down: func() bool { return false }, Len: mem.Len, Close: func() error { return nil }}, nil
 	case KindRedis:
 	default:
 		return nil, errors.New("cache: unknown store kind " + c.Kind)
@@ -80,14 +85,16 @@ func OpenBackend[V any](c BackendConfig, codec Codec[V]) (*Backend[V], error) {
 	}
 	conn := NewConn(ConnConfig{Client: client, Timeout: c.Timeout, Log: c.Log})
 	rs := NewRedis[V](RedisConfig{Conn: conn, Prefix: c.Prefix, Sealer: sealer, L1TTL: l1, Log: c.Log})
+	index := NewRedis[V](RedisConfig{Conn: conn, Prefix: c.Prefix, Sealer: sealer, L1TTL: -1, Log: c.Log})
 	return &Backend[V]{
 		Store:  rs,
+		Index:  index,
 		Locker: &RedisLocker{Conn: conn, Prefix: c.Prefix, TTL: c.LockTTL, Wait: c.LockWait},
 		Ping:   rs.Ping,
 		Down:   conn.Down,
 		Len:    rs.Len,
 		Close: func() error {
-			err := rs.Close()
+			err := errors.Join(rs.Close(), index.Close())
 			conn.Close()
 			return errors.Join(err, client.Close())
 		},
