@@ -62,8 +62,8 @@ func (g *ConflictGuard) SessionToken(ctx context.Context, s Session, prev Token)
 			Err: errors.New("identity refused by finAPI; not retried before the hold ends")}
 	}
 	t, err := g.Source.SessionToken(ctx, s, prev)
-	if user := g.userOf(ctx, s); errors.Is(err, finapi.ErrIdentityConflict) && g.Adopt != nil && user != "" {
-		if g.Adopt(ctx, s, user) == nil {
+	if errors.Is(err, finapi.ErrIdentityConflict) && g.Adopt != nil {
+		if user := g.userOf(ctx, s); user != "" && g.Adopt(ctx, s, user) == nil {
 			t, err = g.Source.SessionToken(ctx, s, Token{})
 		}
 	}
