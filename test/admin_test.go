@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -428,4 +429,36 @@ func TestAdminRedisRestartKeepsHoldsAndAdoptions(t *testing.T) {
 		t.Errorf("adopted session after the restart: %d %s", resp.StatusCode, body)
 	}
 	assertAdminSecrets(t, p2, f)
+}
+
+func TestShortAdminTokenExits2(t *testing.T) {
+	f := newFinAPI(t, emulator.Config{})
+	dir := t.TempDir()
+	file := dir + "/admin-token"
+	short := "short-admin-token-DO-NOT-LOG"
+	if err := writeFile(file, short+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	for name, set := range map[string][2]string{
+		"variable": {"FINPROXY_ADMIN_TOKEN", short},
+		"file":     {"FINPROXY_ADMIN_TOKEN_FILE", file},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(binary)
+			for k, v := range proxyEnv(f) {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			cmd.Env = append(cmd.Env, "FINPROXY_LISTEN_ADDR=127.0.0.1:1", set[0]+"="+set[1])
+			out, err := cmd.CombinedOutput()
+			if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2; output:\n%s", err, out)
+			}
+			if countLines(string(out), "FINPROXY_ADMIN_TOKEN:", "at least 32 bytes") != 1 {
+				t.Errorf("no line names FINPROXY_ADMIN_TOKEN; output:\n%s", out)
+			}
+			if strings.Contains(string(out), short) {
+				t.Errorf("the admin token's value was printed")
+			}
+		})
+	}
 }
