@@ -90,7 +90,7 @@ func (g *ConflictGuard) conflict(ctx context.Context, s Session, err error, now 
 	user := g.userOf(ctx, s)
 	_ = g.Markers.Set(ctx, conflictPrefix+s.ID, Token{Issued: now, Expiry: now.Add(hold), UserID: user}, hold)
 	g.Log.Error().Err(err).Str("session", s.Short()).Str("finapi_user", user).Dur("hold", hold).
-		Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the hold ends: delete that finAPI user or restore the identity secret")
+		Msg("finAPI refuses the derived identity of this session (identity secret changed, or user created elsewhere); not retrying before the hold ends: delete that finAPI user, restore the identity secret, or adopt the user (admin API: POST /admin/v1/sessions/<session>/adopt)")
 	g.Audit.Record(ctx, EventIdentityConflict, s, user)
 	if g.OnConflict != nil {
 		g.OnConflict(ctx, s, err)
