@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
@@ -30,16 +29,16 @@ const (
 	EventConflictCleared = "conflict_cleared"
 )
 
-// labelAdopted separates adopted users' passwords from derived ones.
-const labelAdopted = "finproxy v1 adopted user\x00"
-
 // AdoptedPassword returns the password finproxy gives an adopted finAPI
-// user: 43 characters of base64url of a keyed hash of the user id
-// (lower-cased: finAPI's ids are case-insensitive). It depends on the id
-// alone, not on the session, so an operator who knows only the session's
-// hash can adopt, and every replica with the identity secret logs in.
+// user: the password of that user id as a named user id
+// (Keys.UserSession(id).Password(): a keyed hash of the lower-cased id,
+// finAPI's ids being case-insensitive). It depends on the id alone, not on
+// the session, so an operator who knows only the session's hash can adopt,
+// every replica with the identity secret logs in, and a JWT naming the
+// same id (FINPROXY_JWT_USER_ID_CLAIM) reaches the same user with the same
+// password: one user id, one password, whichever way finproxy meets it.
 func (k *Keys) AdoptedPassword(userID string) string {
-	return base64.RawURLEncoding.EncodeToString(mac(k.password, labelAdopted+strings.ToLower(userID)))
+	return k.UserSession(userID).Password()
 }
 
 // SessionByHash returns the session whose hash is id, as the admin API

@@ -26,6 +26,8 @@ func TestAdoptedPassword(t *testing.T) {
 		t.Error("two users share an adopted password")
 	case p == other.AdoptedPassword(s.UserID()):
 		t.Error("the adopted password does not depend on the identity secret")
+	case p != k.UserSession(strings.ToUpper(s.UserID())).Password():
+		t.Error("the adopted password differs from the named user id's: a JWT naming the adopted user could not log in")
 	case len(p) != 43:
 		t.Errorf("adopted password of %d characters, want 43", len(p))
 	}
