@@ -582,6 +582,7 @@ func TestLoadRefusesPlaceholderSecrets(t *testing.T) {
 		{"old manifest placeholder", with(nil, "FINPROXY_IDENTITY_SECRET", "replace-with-at-least-32-random-bytes"), []string{"FINPROXY_IDENTITY_SECRET"}, "old manifest"},
 		{"old manifest placeholder in demo mode", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_IDENTITY_SECRET", "replace-with-at-least-32-random-bytes"), []string{"FINPROXY_IDENTITY_SECRET"}, "old manifest"},
 		{"demo secrets without demo mode", with(emulator, "FINPROXY_CLIENT_SECRET", "demo-secret", "FINPROXY_IDENTITY_SECRET", demoIdentity), []string{"FINPROXY_CLIENT_SECRET", "FINPROXY_IDENTITY_SECRET"}, "FINPROXY_DEMO=true"},
+		{"the JWT walk-through's key without demo mode", with(emulator, "FINPROXY_SESSION_AUTH", "jwt", "FINPROXY_JWT_HMAC_SECRET", "demo-jwt-hmac-secret-not-for-production-use"), []string{"FINPROXY_JWT_HMAC_SECRET"}, "FINPROXY_DEMO=true"},
 		{"demo secrets in demo mode", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_CLIENT_SECRET", "demo-secret", "FINPROXY_IDENTITY_SECRET", demoIdentity), nil, ""},
 		{"demo mode with the default finAPI sandbox", with(nil, "FINPROXY_DEMO", "true"), []string{"FINPROXY_DEMO", "FINPROXY_DEMO"}, "points at finAPI"},
 		{"demo mode with the live Access URL", with(emulator, "FINPROXY_DEMO", "true", "FINPROXY_ACCESS_URL", "https://LIVE.finapi.io"), []string{"FINPROXY_DEMO"}, "FINPROXY_ACCESS_URL"},

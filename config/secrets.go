@@ -17,9 +17,10 @@ const placeholderMarker = "REPLACE_ME"
 var oldPlaceholders = []string{"replace-with-at-least-32-random-bytes"}
 
 // demoSecrets are the secrets make demo and the README's walk-throughs use
-// with the local emulator. They are published, so they are accepted only
-// with FINPROXY_DEMO=true.
-var demoSecrets = []string{"demo-secret", "demo-identity-secret-not-for-production-use"}
+// with the local emulator (the last one is the JWT walk-through's HS256
+// key). They are published, so they are accepted only with
+// FINPROXY_DEMO=true.
+var demoSecrets = []string{"demo-secret", "demo-identity-secret-not-for-production-use", "demo-jwt-hmac-secret-not-for-production-use"}
 
 // checkSecrets refuses placeholder and demo secrets: one problem per
 // variable, naming why, never the value. Every variable with a _FILE

@@ -1,6 +1,6 @@
 // Package curl runs the README's curl walk-throughs (user-mode.sh,
-// process-mode.sh) against the real binaries, and checks that the README
-// shows exactly the lines the scripts run.
+// process-mode.sh, jwt-mode.sh) against the real binaries, and checks that
+// the README shows exactly the lines the scripts run.
 package curl
 
 import (
@@ -58,6 +58,7 @@ func TestWalkthroughs(t *testing.T) {
 	}{
 		{"user-mode.sh", []string{`"name":"Demo connection"`, "401", "403", "204"}},
 		{"process-mode.sh", []string{`"requestURI":"/api/v1/checks?x=1"`, "204"}},
+		{"jwt-mode.sh", []string{"one finAPI user per subject, whichever token", "401"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.script, func(t *testing.T) {
@@ -71,7 +72,7 @@ func TestWalkthroughs(t *testing.T) {
 			if n := strings.Count(out, `"message":"demo mode (FINPROXY_DEMO=true)`); n != 1 {
 				t.Errorf("%d demo-mode warnings, want exactly 1:\n%s", n, out)
 			}
-			for _, secret := range []string{"demo-secret", "demo-identity-secret-not-for-production-use"} {
+			for _, secret := range []string{"demo-secret", "demo-identity-secret-not-for-production-use", "demo-jwt-hmac-secret-not-for-production-use"} {
 				if strings.Contains(out, secret) {
 					t.Errorf("the output holds the secret %q", secret)
 				}
@@ -138,7 +139,7 @@ func TestREADMEShowsTheScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, script := range []string{"user-mode.sh", "process-mode.sh"} {
+	for _, script := range []string{"user-mode.sh", "process-mode.sh", "jwt-mode.sh"} {
 		t.Run(script, func(t *testing.T) {
 			block := readmeBlock(t, script)
 			if !bytes.Contains(readme, []byte("```sh\n"+block+"```\n")) {
