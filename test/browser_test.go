@@ -173,6 +173,18 @@ func TestBrowserDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot of the page after logout: %s", png)
+	// The temp dir goes with the test; FINPROXY_TEST_ARTIFACTS names a
+	// directory that keeps a copy (CI artefacts, a look by hand).
+	if dir := os.Getenv("FINPROXY_TEST_ARTIFACTS"); dir != "" {
+		keep := filepath.Join(dir, "demo-page.png")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(keep, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot kept: %s", keep)
+	}
 	step("delete", 9)
 	if s := text("#state"); !strings.HasPrefix(s, "Session deleted") || f.UserExists(userID) {
 		t.Errorf("after delete the page says %q; user still exists at finAPI: %v", s, f.UserExists(userID))
