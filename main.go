@@ -52,12 +52,15 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	version := fs.Bool("version", false, "print the version and exit")
 	check := fs.Bool("check", false, "validate the configuration as a start would, print the problems (exit 2) or a summary (exit 0), and exit without listening")
-	fs.Usage = func() { usage(stderr, fs) }
+	// Parse reports a bad flag on stderr itself; the usage goes to stdout,
+	// once, and only when asked for.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout, fs)
 			return 0
 		}
+		fmt.Fprintln(stderr, "finproxy: see finproxy --help")
 		return 2
 	}
 	if fs.NArg() > 0 {

@@ -56,7 +56,7 @@ func TestFlags(t *testing.T) {
 			wantStatus: 0, wantOut: []string{"configuration valid", "demo=true"}, notIn: []string{"demo-secret", "not-for-production"}},
 		{name: "check demo mode against finAPI", args: []string{"--check"}, env: append(validEnv, "FINPROXY_DEMO=true"),
 			wantStatus: 2, wantErr: []string{"FINPROXY_DEMO:", "FINPROXY_ACCESS_URL", "sandbox.finapi.io"}},
-		{name: "unknown flag", args: []string{"--bogus"}, wantStatus: 2, wantErr: []string{"bogus"}},
+		{name: "unknown flag", args: []string{"--bogus"}, wantStatus: 2, wantErr: []string{"bogus", "see finproxy --help"}},
 		{name: "stray argument", args: []string{"serve"}, wantStatus: 2, wantErr: []string{"serve"}},
 	}
 	for _, tt := range tests {
@@ -74,6 +74,12 @@ func TestFlags(t *testing.T) {
 				if !strings.Contains(errb.String(), w) {
 					t.Errorf("stderr lacks %q:\n%s", w, errb.String())
 				}
+			}
+			if tt.wantStatus == 0 && errb.Len() > 0 {
+				t.Errorf("stderr of a successful %v is not empty:\n%s", tt.args, errb.String())
+			}
+			if strings.Count(out.String()+errb.String(), "Usage: finproxy") > 1 {
+				t.Errorf("the usage printed more than once")
 			}
 			for _, w := range tt.notIn {
 				if strings.Contains(out.String()+errb.String(), w) {
