@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/finproxy/finproxy/cache"
 	"github.com/finproxy/finproxy/finapi"
@@ -46,10 +47,18 @@ var _ SessionSource = (*UserLogin)(nil)
 // finAPI sets refresh_token for the password grant only, so a refresh
 // answer without one keeps the refresh token held.
 func (u *UserLogin) SessionToken(ctx context.Context, s Session, prev Token) (Token, error) {
-	if prev.RefreshToken != "" {
+	bound, isBound := binding(ctx, u.Bindings, s)
+	// A bound session refreshes only a token of the user it is bound to:
+	// one of another user (fetched before the adoption, or left on another
+	// replica) would otherwise be refreshed for ever.
+	if prev.RefreshToken != "" && (!isBound || strings.EqualFold(prev.UserID, bound)) {
 		g, err := u.Client.RefreshToken(ctx, prev.RefreshToken)
 		if err == nil {
-			t := tokenOf(g, s.UserID())
+			uid := s.UserID()
+			if isBound || !s.derivable() {
+				uid = prev.UserID
+			}
+			t := tokenOf(g, uid)
 			if t.RefreshToken == "" {
 				t.RefreshToken = prev.RefreshToken
 			}
@@ -59,8 +68,8 @@ func (u *UserLogin) SessionToken(ctx context.Context, s Session, prev Token) (To
 			return Token{}, err
 		}
 	}
-	if id, ok := binding(ctx, u.Bindings, s); ok {
-		return u.loginAdopted(ctx, s, id)
+	if isBound {
+		return u.loginAdopted(ctx, s, bound)
 	}
 	if !s.derivable() {
 		return Token{}, ErrNotDerivable
