@@ -67,6 +67,16 @@ func binding(ctx context.Context, store cache.Store[Token], s Session) (string, 
 	return b.UserID, true
 }
 
+// Unbind drops the session's binding to an adopted finAPI user, once that
+// user is deleted: the session is its own again (its next request creates
+// its derived user), instead of meeting an identity conflict for ever.
+func (c *Sessions) Unbind(ctx context.Context, s Session) {
+	if err := c.Store.Delete(ctx, adoptedPrefix+s.ID); err != nil {
+		c.Log.Warn().Err(err).Str("session", s.Short()).
+			Msg("token store could not delete the session's adoption binding; its next request meets an identity conflict until it is deleted")
+	}
+}
+
 // Adopter adopts an existing finAPI user for a session: it changes the
 // user's password as the client (finAPI's requestPasswordChange and
 // executePasswordChange) to one finproxy can derive, binds the session to

@@ -69,3 +69,49 @@ func userOfToken(t *testing.T, base, token string) string {
 	}
 	return u.ID
 }
+
+// TestDeletingAdoptedUserUnbindsSession: after the session deletes its
+// adopted finAPI user (DELETE /proxy/v1/session), the binding goes with
+// it; a binding left behind would point at a deleted user, and the
+// session, never creating a bound user, would meet an identity conflict
+// on every later request, for ever (bindings do not expire).
+func TestDeletingAdoptedUserUnbindsSession(t *testing.T) {
+	clock := newClock()
+	emu := emulator.New(emulator.Config{ClientID: testClientID, ClientSecret: testClientSecret, Now: clock.Now})
+	srv := httptest.NewServer(emu.Handler())
+	t.Cleanup(srv.Close)
+	client := newClient(t, srv.URL, clock, &sleeps{})
+	keys := mustKeys(t, secretA)
+	s := keys.Session("session-adopted-0002")
+	store := cache.NewMemory(0, auth.TokenCodec)
+	clientToken := &auth.ReuseToken{Source: auth.ClientCredentials{Client: client}, Now: clock.Now}
+	sessions := &auth.Sessions{
+		Source:  &auth.UserLogin{Client: client, ClientToken: clientToken, Bindings: store},
+		Store:   store,
+		Timeout: time.Minute,
+		Now:     clock.Now,
+	}
+	lc := &auth.Lifecycle{Sessions: sessions, Client: client, ClientToken: clientToken, Users: true}
+	ctx := context.Background()
+	const alice = "alice@backend.example"
+	emu.CreateUser(alice, keys.AdoptedPassword(alice))
+	if err := store.Set(ctx, "adopted:"+s.ID, auth.Token{UserID: alice}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := sessions.Token(ctx, s); err != nil || tok.UserID != alice {
+		t.Fatalf("bound session: %q, %v; want a token of %q", tok.UserID, err, alice)
+	}
+	if err := lc.Delete(ctx, s); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, ok, _ := store.Get(ctx, "adopted:"+s.ID); ok {
+		t.Error("the binding to the deleted user is still stored")
+	}
+	tok, err := sessions.Token(ctx, s)
+	if err != nil {
+		t.Fatalf("the session's next request after deleting its user: %v; want a new user, as for any deleted session", err)
+	}
+	if tok.UserID != s.UserID() {
+		t.Errorf("next token is %q's, want the session's derived %q", tok.UserID, s.UserID())
+	}
+}

@@ -73,6 +73,7 @@ func (l *Lifecycle) Delete(ctx context.Context, s Session) error {
 	}
 	l.Audit.Record(ctx, EventUserDeleted, s, t.UserID)
 	_ = l.revoke(ctx, t) // finAPI drops a deleted user's tokens; revoking is belt and braces
+	l.Sessions.Unbind(ctx, s)
 	return l.Sessions.Forget(ctx, s)
 }
 

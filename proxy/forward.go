@@ -227,6 +227,11 @@ func (f *forwarder) modifyResponse(resp *http.Response) error {
 	resp.Header.Del(RequestIDHeader) // ours is set already; finAPI echoes it
 	if st.route.prefix == AccessRoute && resp.StatusCode/100 == 2 &&
 		effectiveMethod(resp.Request) == http.MethodDelete && trimSlash(st.upstream) == "/api/v2/users" {
+		if u, ok := f.tokens.(interface {
+			Unbind(context.Context, auth.Session)
+		}); ok {
+			u.Unbind(resp.Request.Context(), st.session) // an adopted user is gone too
+		}
 		_ = f.tokens.Forget(resp.Request.Context(), st.session)
 		f.audit.Record(resp.Request.Context(), auth.EventUserDeleted, st.session, st.token.UserID)
 	}

@@ -462,3 +462,36 @@ func TestShortAdminTokenExits2(t *testing.T) {
 		})
 	}
 }
+
+// TestDeletingAdoptedUserUnbindsSession: a session that deletes its
+// adopted user (forwarded DELETE /api/v2/users, or DELETE
+// /proxy/v1/session) is its own again: its next request gets a new user of
+// its own, not an identity conflict with the deleted one for ever.
+func TestDeletingAdoptedUserUnbindsSession(t *testing.T) {
+	for _, c := range []struct{ name, method, path string }{
+		{"forwarded", "DELETE", "/api/v2/users"},
+		{"session endpoint", "DELETE", "/proxy/v1/session"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFinAPI(t, emulator.Config{})
+			const foreign = "alice@backend.example"
+			f.CreateUser(foreign, foreignPass)
+			s := session(t, 1)
+			keys := mustKeys(t)
+			short, own := keys.Session(s).Short(), keys.Session(s).UserID()
+			p := startProxy(t, f, adminEnv(f))
+			if resp, body := p.do(request{path: "/api/v2/users", session: s}); resp.StatusCode != 200 {
+				t.Fatalf("first request: %d %s", resp.StatusCode, body)
+			}
+			p.adminInfo("POST", "/admin/v1/sessions/"+short+"/adopt", []byte(`{"userId":"`+foreign+`"}`))
+			if resp, body := p.do(request{method: c.method, path: c.path, session: s}); resp.StatusCode/100 != 2 {
+				t.Fatalf("%s %s: %d %s", c.method, c.path, resp.StatusCode, body)
+			}
+			resp, body := p.do(request{path: "/api/v2/users", session: s})
+			if resp.StatusCode != 200 || !strings.Contains(string(body), `"id":"`+own+`"`) {
+				t.Fatalf("after deleting the adopted user: %d %s, want 200 as the session's own %s", resp.StatusCode, body, own)
+			}
+			assertAdminSecrets(t, p, f)
+		})
+	}
+}
