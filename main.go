@@ -85,7 +85,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	// Every log line passes the redaction guard, whatever logger wrote it,
 	// off the request path: logbuf gathers lines and one goroutine redacts
 	// and writes them, never making a request wait for stdout.
-	logOut := logbuf.New(redact.NewWriter(stdout, cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret, urlPassword(cfg.RedisURL)), 0)
+	logOut := logbuf.New(redact.NewWriter(stdout, logSecrets(cfg)...), 0)
 	defer logOut.Close()
 	log := newLogger(cfg, logOut)
 	if cfg.Demo {
@@ -478,6 +478,11 @@ func envMap(environ []string) map[string]string {
 }
 
 // urlPassword returns the password in raw's user info, for redaction.
+// logSecrets lists the configured secrets the redaction guard blanks.
+func logSecrets(cfg *config.Config) []string {
+	return []string{cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret, urlPassword(cfg.RedisURL), cfg.AdminToken, cfg.DataDecryptionKey}
+}
+
 func urlPassword(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
