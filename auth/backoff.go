@@ -156,7 +156,8 @@ func (h *holding) SessionToken(ctx context.Context, s Session, prev Token) (Toke
 	switch {
 	case err == nil:
 		h.table.succeeded(s.ID)
-	case errors.Is(err, finapi.ErrIdentityConflict), errors.Is(err, context.Canceled):
+	case errors.Is(err, finapi.ErrIdentityConflict), errors.Is(err, context.Canceled),
+		errors.Is(err, ErrNotDerivable): // an admin call on a hash: no failure of the session's
 	default:
 		err = h.table.failed(s.ID, err, h.now())
 	}

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -113,5 +114,34 @@ func TestDeletingAdoptedUserUnbindsSession(t *testing.T) {
 	}
 	if tok.UserID != s.UserID() {
 		t.Errorf("next token is %q's, want the session's derived %q", tok.UserID, s.UserID())
+	}
+}
+
+// TestNotDerivableHoldsNothing: an admin action on a session known by its
+// hash only (ErrNotDerivable: nothing to log in with) is no failure of the
+// session's: its own next request, which can derive its user, is not held
+// back by a back-off the admin call started.
+func TestNotDerivableHoldsNothing(t *testing.T) {
+	clock := newClock()
+	emu := emulator.New(emulator.Config{ClientID: testClientID, ClientSecret: testClientSecret, Now: clock.Now})
+	srv := httptest.NewServer(emu.Handler())
+	t.Cleanup(srv.Close)
+	client := newClient(t, srv.URL, clock, &sleeps{})
+	keys := mustKeys(t, secretA)
+	s := keys.Session("session-hash-only-0003")
+	store := cache.NewMemory(0, auth.TokenCodec)
+	clientToken := &auth.ReuseToken{Source: auth.ClientCredentials{Client: client}, Now: clock.Now}
+	sessions := &auth.Sessions{
+		Source:  &auth.UserLogin{Client: client, ClientToken: clientToken, Bindings: store},
+		Store:   store,
+		Timeout: time.Minute,
+		Now:     clock.Now,
+	}
+	ctx := context.Background()
+	if _, err := sessions.Token(ctx, keys.SessionByHash(s.ID)); !errors.Is(err, auth.ErrNotDerivable) {
+		t.Fatalf("hash-only session: %v, want ErrNotDerivable", err)
+	}
+	if tok, err := sessions.Token(ctx, s); err != nil || tok.UserID != s.UserID() {
+		t.Errorf("the session's own request right after: %q, %v; want its derived user's token", tok.UserID, err)
 	}
 }
