@@ -109,9 +109,11 @@ type Sessions struct {
 // build assembles the pipeline from the fields.
 func (c *Sessions) build() {
 	c.once.Do(func() {
-		var src SessionSource = &ConflictGuard{Source: c.Source, Markers: c.Store, Hold: c.ConflictHold, Now: c.Now,
+		// The index sees what the source answers, not the conflict hold's
+		// replays: written per fetch and per conflict, never per request.
+		var src SessionSource = &indexing{source: c.Source, store: c.index(), idle: c.idle(), hold: c.conflictHold(), now: c.now}
+		src = &ConflictGuard{Source: src, Markers: c.Store, Hold: c.ConflictHold, Now: c.Now,
 			Log: c.Log, Audit: c.Audit, OnConflict: c.Hooks.Conflict, UserOf: c.UserOf, Adopt: c.AdoptOnConflict}
-		src = &indexing{source: src, store: c.index(), idle: c.idle(), hold: c.conflictHold(), now: c.now}
 		src = &observed{source: src, hooks: c.Hooks, audit: c.Audit}
 		src = &holding{source: src, table: &c.held, now: c.now}
 		c.flight = &flight{source: src, store: c.Store, locker: c.Locker, timeout: c.Timeout, idle: c.idle(),
