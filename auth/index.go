@@ -26,9 +26,12 @@ const shortPrefix = "short:"
 type indexing struct {
 	source SessionSource
 	store  cache.Store[Token]
-	idle   time.Duration // how long a token's entry outlives its expiry
-	hold   time.Duration // the identity-conflict hold
-	now    Clock
+	// bindings holds adoption bindings (the token store): a bound
+	// session's index lives as long as its binding. Optional.
+	bindings cache.Store[Token]
+	idle     time.Duration // how long a token's entry outlives its expiry
+	hold     time.Duration // the identity-conflict hold
+	now      Clock
 }
 
 func (x *indexing) SessionToken(ctx context.Context, s Session, prev Token) (Token, error) {
@@ -41,6 +44,9 @@ func (x *indexing) SessionToken(ctx context.Context, s Session, prev Token) (Tok
 		ttl = max(finapi.RetryAfter(err), x.hold)
 	}
 	if err == nil || errors.Is(err, finapi.ErrIdentityConflict) {
+		if _, bound := binding(ctx, x.bindings, s); bound {
+			ttl = bindingTTL
+		}
 		_ = x.store.Set(ctx, shortPrefix+s.Short(), Token{UserID: s.ID}, ttl)
 	}
 	return t, err

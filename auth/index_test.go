@@ -57,3 +57,48 @@ func TestIndexWrittenOncePerConflict(t *testing.T) {
 		t.Errorf("the index was written %d times for one conflict, want 1", n)
 	}
 }
+
+// recordingStore remembers the time to live of each key's last write.
+type recordingStore struct {
+	cache.Store[auth.Token]
+	ttl map[string]time.Duration
+}
+
+func (r *recordingStore) Set(ctx context.Context, k string, v auth.Token, ttl time.Duration) error {
+	r.ttl[k] = ttl
+	return r.Store.Set(ctx, k, v, ttl)
+}
+
+type fixedSource struct{ t auth.Token }
+
+func (f fixedSource) SessionToken(context.Context, auth.Session, auth.Token) (auth.Token, error) {
+	return f.t, nil
+}
+
+// TestIndexOfAdoptedSessionLivesWithItsBinding: the index lives as long
+// as the entry it points to; an adopted session's binding never expires,
+// so a token fetch must not shorten its index entry to the token's life
+// (the short hash of the logs would stop finding the session).
+func TestIndexOfAdoptedSessionLivesWithItsBinding(t *testing.T) {
+	clock := newClock()
+	store := cache.NewMemory(0, auth.TokenCodec)
+	index := &recordingStore{Store: cache.NewMemory(0, auth.TokenCodec), ttl: map[string]time.Duration{}}
+	sessions := &auth.Sessions{
+		Source:  fixedSource{auth.Token{AccessToken: "a", Issued: clock.Now(), Expiry: clock.Now().Add(time.Hour), UserID: "alice"}},
+		Store:   store,
+		Index:   index,
+		Timeout: time.Minute,
+		Now:     clock.Now,
+	}
+	s := testSession(t, "session-adopted-index-0005")
+	ctx := context.Background()
+	if err := store.Set(ctx, "adopted:"+s.ID, auth.Token{UserID: "alice"}, 24*time.Hour*365); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sessions.Token(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := index.ttl["short:"+s.Short()]; ttl < 24*time.Hour*365 {
+		t.Errorf("index entry of an adopted session written for %v, shorter than its binding", ttl)
+	}
+}

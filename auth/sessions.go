@@ -111,7 +111,7 @@ func (c *Sessions) build() {
 	c.once.Do(func() {
 		// The index sees what the source answers, not the conflict hold's
 		// replays: written per fetch and per conflict, never per request.
-		var src SessionSource = &indexing{source: c.Source, store: c.index(), idle: c.idle(), hold: c.conflictHold(), now: c.now}
+		var src SessionSource = &indexing{source: c.Source, store: c.index(), bindings: c.Store, idle: c.idle(), hold: c.conflictHold(), now: c.now}
 		src = &ConflictGuard{Source: src, Markers: c.Store, Hold: c.ConflictHold, Now: c.Now,
 			Log: c.Log, Audit: c.Audit, OnConflict: c.Hooks.Conflict, UserOf: c.UserOf, Adopt: c.AdoptOnConflict}
 		src = &observed{source: src, hooks: c.Hooks, audit: c.Audit}
