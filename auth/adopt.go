@@ -20,6 +20,9 @@ const (
 	// bindingTTL is the lifetime of a binding: bindings do not expire, but
 	// every store needs a time to live.
 	bindingTTL = 50 * 365 * 24 * time.Hour
+	// adoptTimeout bounds one adoption (up to four finAPI calls, each
+	// bounded by the HTTP client, and three store writes).
+	adoptTimeout = 30 * time.Second
 )
 
 // Audit events of the admin API and of adoption.
@@ -106,6 +109,15 @@ type Adopter struct {
 // finAPI spells it. An unknown user is an error of kind
 // finapi.ErrUnknownUser.
 func (a *Adopter) Adopt(ctx context.Context, s Session, userID string) (string, error) {
+	// Detached, like the lifecycle calls: once finAPI changed the password
+	// the binding must be stored, whether or not the caller still waits.
+	// A deadline of the caller's (a token fetch's budget) still holds.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(adoptTimeout) // a context deadline is wall-clock time
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
 	id, err := a.adopt(ctx, s, userID)
 	if err != nil {
 		a.Audit.Record(ctx, EventAdoptionFailed, s, userID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/cache"
+	"github.com/finproxy/finproxy/finapi"
 	"github.com/finproxy/finproxy/test/emulator"
 )
 
@@ -144,4 +145,58 @@ func TestNotDerivableHoldsNothing(t *testing.T) {
 	if tok, err := sessions.Token(ctx, s); err != nil || tok.UserID != s.UserID() {
 		t.Errorf("the session's own request right after: %q, %v; want its derived user's token", tok.UserID, err)
 	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestAdoptionCompletesWhenTheCallerHangsUp: once finAPI changed the
+// user's password, the binding must be stored even if the operator's call
+// is cancelled; else the user has a password no session logs in with and
+// the session meets its conflict again (the lifecycle calls detach for the
+// same reason).
+func TestAdoptionCompletesWhenTheCallerHangsUp(t *testing.T) {
+	clock := newClock()
+	emu := emulator.New(emulator.Config{ClientID: testClientID, ClientSecret: testClientSecret, Now: clock.Now})
+	srv := httptest.NewServer(emu.Handler())
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := newClient(t, srv.URL, clock, &sleeps{})
+	client.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err == nil && r.URL.Path == "/api/v2/users/executePasswordChange" {
+			cancel() // the operator hangs up as finAPI answers
+		}
+		return resp, err
+	})}
+	keys := mustKeys(t, secretA)
+	s := keys.Session("session-adopt-hangup-0006")
+	store := ctxStore{cache.NewMemory(0, auth.TokenCodec)} // like Redis: a cancelled context fails the call
+	ddk, err := finapi.NewDataDecryptionKey(emulator.DefaultDataDecryptionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const alice = "alice@backend.example"
+	emu.CreateUser(alice, "alice-own-password")
+	a := &auth.Adopter{Client: client, ClientToken: &auth.ReuseToken{Source: auth.ClientCredentials{Client: client}, Now: clock.Now},
+		Key: ddk, Keys: keys, Store: store, Now: clock.Now}
+	_, err = a.Adopt(ctx, s, alice)
+	if n := emu.Count(emulator.CounterPasswordChangeExecute); n != 1 {
+		t.Fatalf("executePasswordChange answered 200 %d times, want 1 (adopt: %v)", n, err)
+	}
+	if b, ok, _ := store.Get(context.Background(), "adopted:"+s.ID); !ok || b.UserID != alice {
+		t.Errorf("password changed but no binding stored (adopt: %v); the user is lost to every session", err)
+	}
+}
+
+// ctxStore fails calls whose context ended, as the Redis store does.
+type ctxStore struct{ cache.Store[auth.Token] }
+
+func (c ctxStore) Set(ctx context.Context, k string, v auth.Token, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.Store.Set(ctx, k, v, ttl)
 }
