@@ -25,11 +25,10 @@ const (
 	adoptTimeout = 30 * time.Second
 )
 
-// Audit events of the admin API and of adoption.
+// Audit events of adoption (the admin API's calls are admin_<action>).
 const (
-	EventUserAdopted     = "user_adopted"
-	EventAdoptionFailed  = "adoption_failed"
-	EventConflictCleared = "conflict_cleared"
+	EventUserAdopted    = "user_adopted"
+	EventAdoptionFailed = "adoption_failed"
 )
 
 // AdoptedPassword returns the password finproxy gives an adopted finAPI
