@@ -299,6 +299,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		UserOf:       userLogin.UserOf,
 		Store:        st.Store,
 		Index:        st.Index,
+		NoIndex:      cfg.AdminToken == "", // only the admin API looks sessions up by short hash
 		Locker:       st.Locker,
 		Timeout:      cfg.UpstreamTimeout,
 		RenewBefore:  cfg.RenewBefore,

@@ -102,3 +102,26 @@ func TestIndexOfAdoptedSessionLivesWithItsBinding(t *testing.T) {
 		t.Errorf("index entry of an adopted session written for %v, shorter than its binding", ttl)
 	}
 }
+
+// TestNoIndexKeepsNone: without the admin API (NoIndex, as main wires it
+// when FINPROXY_ADMIN_TOKEN is unset) a token fetch or a conflict writes
+// no index entry: nobody looks sessions up by short hash, and an entry per
+// session would cost a fifth more memory per cached session.
+func TestNoIndexKeepsNone(t *testing.T) {
+	clock := newClock()
+	store := &countingStore{Store: cache.NewMemory(0, auth.TokenCodec)}
+	for name, src := range map[string]auth.SessionSource{
+		"token":    &fixedSource{t: auth.Token{AccessToken: "a", UserID: "u", Issued: clock.Now(), Expiry: clock.Now().Add(time.Hour)}},
+		"conflict": &conflictSource{},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store.sets.Store(0)
+			sessions := &auth.Sessions{Source: src, Store: store, NoIndex: true, Timeout: time.Minute, Now: clock.Now}
+			_, _ = sessions.Token(context.Background(), testSession(t, "session-without-index-"+name))
+			want := int64(1) // the token, or the conflict marker
+			if n := store.sets.Load(); n != want {
+				t.Errorf("%d writes to the store, want %d (no index entry)", n, want)
+			}
+		})
+	}
+}

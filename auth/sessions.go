@@ -96,6 +96,11 @@ type Sessions struct {
 	// Index keeps the admin API's index from short session hashes to
 	// full ones, shared like Store. Optional. Default Store.
 	Index cache.Store[Token]
+	// NoIndex keeps no index: without the admin API nobody looks sessions
+	// up by their short hash, and an index entry per session would cost
+	// memory (memory store) or a key (Redis) for nothing. Optional.
+	// Default false.
+	NoIndex bool
 	// AdoptOnConflict, if not nil, is tried once per identity-conflict
 	// hold (ConflictGuard.Adopt). Optional.
 	AdoptOnConflict func(ctx context.Context, s Session, userID string) error
@@ -111,7 +116,10 @@ func (c *Sessions) build() {
 	c.once.Do(func() {
 		// The index sees what the source answers, not the conflict hold's
 		// replays: written per fetch and per conflict, never per request.
-		var src SessionSource = &indexing{source: c.Source, store: c.index(), bindings: c.Store, idle: c.idle(), hold: c.conflictHold(), now: c.now}
+		src := c.Source
+		if !c.NoIndex {
+			src = &indexing{source: src, store: c.index(), bindings: c.Store, idle: c.idle(), hold: c.conflictHold(), now: c.now}
+		}
 		src = &ConflictGuard{Source: src, Markers: c.Store, Hold: c.ConflictHold, Now: c.Now,
 			Log: c.Log, Audit: c.Audit, OnConflict: c.Hooks.Conflict, UserOf: c.UserOf, Adopt: c.AdoptOnConflict}
 		src = &observed{source: src, hooks: c.Hooks, audit: c.Audit}

@@ -51,10 +51,17 @@ func rss(tb testing.TB) int64 {
 
 // memoryHandler is finproxy's handler in header mode with the memory store
 // and a real auth.Sessions in front of memSource, its upstream a canned
-// 200 in process.
-func memoryHandler(tb testing.TB) (http.Handler, *cache.Memory[auth.Token], *server) {
+// 200 in process. With index (the admin API on, as main wires it) the
+// sessions keep the short-hash index in a memory store of its own, which
+// it returns; without, none (nil).
+func memoryHandler(tb testing.TB, index bool) (http.Handler, *cache.Memory[auth.Token], *cache.Memory[auth.Token], *server) {
 	store := cache.NewMemory(time.Minute, auth.TokenCodec)
-	sessions := &auth.Sessions{Source: memSource{}, Store: store, Timeout: 5 * time.Second}
+	sessions := &auth.Sessions{Source: memSource{}, Store: store, Timeout: 5 * time.Second, NoIndex: !index}
+	var idx *cache.Memory[auth.Token]
+	if index {
+		idx = cache.NewMemory(time.Minute, auth.TokenCodec)
+		sessions.Index = idx
+	}
 	target, _ := url.Parse("http://upstream.invalid")
 	answer := []byte(`{"accounts":[]}`)
 	h, err := New(Config{
@@ -72,7 +79,7 @@ func memoryHandler(tb testing.TB) (http.Handler, *cache.Memory[auth.Token], *ser
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return h, store, h.server
+	return h, store, idx, h.server
 }
 
 func mustKeys(tb testing.TB) *auth.Keys {
@@ -89,36 +96,47 @@ func mustKeys(tb testing.TB) *auth.Keys {
 // and RSS read before and after, divided. "rss-B/session" is the resident
 // set as the process runs (the heap's GC headroom included);
 // "settled-rss-B/session" after the runtime returned free memory to the
-// OS, as its background scavenger does in time.
+// OS, as its background scavenger does in time. "admin-off" is the
+// default; "admin-on" adds the admin API's short-hash index entry per
+// session (FINPROXY_ADMIN_TOKEN set).
 func BenchmarkSessionMemory(b *testing.B) {
 	const n = 100_000
-	for b.Loop() {
-		h, store, srv := memoryHandler(b)
-		settle := func() { runtime.GC(); debug.FreeOSMemory() }
-		var m0, m1 runtime.MemStats
-		settle()
-		runtime.ReadMemStats(&m0)
-		rss0 := rss(b)
-		for i := range n {
-			r := httptest.NewRequest(http.MethodGet, "/api/v2/accounts", nil)
-			r.Header.Set(DefaultSessionConfig.Header, fmt.Sprintf("memory-session-%08d", i))
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != 200 {
-				b.Fatalf("status %d: %s", w.Code, w.Body)
+	for _, admin := range []bool{false, true} {
+		name := map[bool]string{false: "admin-off", true: "admin-on"}[admin]
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				h, store, index, srv := memoryHandler(b, admin)
+				settle := func() { runtime.GC(); debug.FreeOSMemory() }
+				var m0, m1 runtime.MemStats
+				settle()
+				runtime.ReadMemStats(&m0)
+				rss0 := rss(b)
+				for i := range n {
+					r := httptest.NewRequest(http.MethodGet, "/api/v2/accounts", nil)
+					r.Header.Set(DefaultSessionConfig.Header, fmt.Sprintf("memory-session-%08d", i))
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, r)
+					if w.Code != 200 {
+						b.Fatalf("status %d: %s", w.Code, w.Body)
+					}
+				}
+				runtime.GC()
+				rssRun := rss(b)
+				settle()
+				runtime.ReadMemStats(&m1)
+				rss1 := rss(b)
+				if store.Len() != n || srv.sessionLimits.len() != n {
+					b.Fatalf("%d cached, %d buckets, want %d", store.Len(), srv.sessionLimits.len(), n)
+				}
+				if admin && index.Len() != n {
+					b.Fatalf("%d index entries, want %d", index.Len(), n)
+				}
+				b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/n, "heap-B/session")
+				b.ReportMetric(float64(rssRun-rss0)/n, "rss-B/session")
+				b.ReportMetric(float64(rss1-rss0)/n, "settled-rss-B/session")
+				runtime.KeepAlive(h)
+				runtime.KeepAlive(index)
 			}
-		}
-		runtime.GC()
-		rssRun := rss(b)
-		settle()
-		runtime.ReadMemStats(&m1)
-		rss1 := rss(b)
-		if store.Len() != n || srv.sessionLimits.len() != n {
-			b.Fatalf("%d cached, %d buckets, want %d", store.Len(), srv.sessionLimits.len(), n)
-		}
-		b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/n, "heap-B/session")
-		b.ReportMetric(float64(rssRun-rss0)/n, "rss-B/session")
-		b.ReportMetric(float64(rss1-rss0)/n, "settled-rss-B/session")
-		runtime.KeepAlive(h)
+		})
 	}
 }
