@@ -36,12 +36,15 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
 # test: everything, with the race detector. A Redis server is started if
-# none answers (see scripts/ensure-redis.sh).
+# none answers (see scripts/ensure-redis.sh). Then every benchmark runs once
+# (-benchtime 1x): nothing is timed, but a benchmark that no longer works
+# fails here rather than in make bench.
 test: vet test-deploy
 	@./scripts/ensure-redis.sh
 	@./scripts/ensure-chromium.sh
 	@./scripts/ensure-prometheus.sh
 	$(GO) test -race -count=1 -timeout 9m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./...
 
 # test-deploy: the manifests, the Helm chart, the compose file and the alert
 # rules (promtool), in deploy/validate: a module of its own, so Kubernetes,
