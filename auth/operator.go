@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/finproxy/finproxy/finapi"
@@ -33,6 +34,42 @@ type Operator struct {
 	UserOf func(ctx context.Context, s Session) string
 	// Audit records every action. Optional.
 	Audit Audit
+	// Now is the clock of the refused-call bound. Optional. Default
+	// time.Now.
+	Now Clock
+
+	refused refusedBound
+}
+
+// refusedPerSecond bounds the admin_refused lines: whoever reaches the
+// admin listener can send calls without the token as fast as it likes,
+// and each would otherwise be a log line. Past the bound, refusals are
+// counted and the next line says how many it left out.
+const refusedPerSecond = 10
+
+// refusedBound counts refused calls per one-second window.
+type refusedBound struct {
+	mu         sync.Mutex
+	window     time.Time
+	n, dropped int
+}
+
+// admit reports whether a refused call gets its line, and how many were
+// left out since the last one.
+func (b *refusedBound) admit(now time.Time) (bool, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now.Sub(b.window) >= time.Second || now.Before(b.window) {
+		b.window, b.n = now, 0
+	}
+	if b.n >= refusedPerSecond {
+		b.dropped++
+		return false, 0
+	}
+	b.n++
+	dropped := b.dropped
+	b.dropped = 0
+	return true, dropped
 }
 
 // SessionInfo is what the admin API shows of a session: never a token.
@@ -246,7 +283,18 @@ func (o *Operator) Refused(ctx context.Context, reason, hash string) {
 	if o.Audit.Log == nil {
 		return
 	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	ok, dropped := o.refused.admit(now())
+	if !ok {
+		return
+	}
 	ev := o.Audit.Log.Info().Str("event", "admin_refused").Str("reason", reason)
+	if dropped > 0 {
+		ev = ev.Int("suppressed", dropped) // refused calls left out before this one
+	}
 	if isHex(hash) && len(hash) <= 64 {
 		ev = ev.Str("session", hash[:min(12, len(hash))])
 	}
