@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -91,11 +92,14 @@ func Handler(c Config) http.Handler {
 	if c.Pprof {
 		addPprof(mux)
 	}
+	// The API answers its prefix without the trailing slash too, in its
+	// own error shape, rather than ServeMux's redirect to it.
+	api := http.Handler(http.HandlerFunc(offAPI))
 	if c.API != nil {
-		mux.Handle(APIPrefix, c.API)
-	} else {
-		mux.HandleFunc(APIPrefix, offAPI)
+		api = c.API
 	}
+	mux.Handle(APIPrefix, api)
+	mux.Handle(strings.TrimSuffix(APIPrefix, "/"), api)
 	return mux
 }
 

@@ -68,3 +68,17 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("draining: %d %+v, want 503", code, r)
 	}
 }
+
+// TestAPIPrefixWithoutSlash: /admin/v1 is answered in the API's own error
+// shape (404 while the API is off), not with ServeMux's redirect.
+func TestAPIPrefixWithoutSlash(t *testing.T) {
+	h := Handler(Config{})
+	for _, path := range []string{"/admin/v1", "/admin/v1/", "/admin/v1/sessions/abc"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		var body apiErrorMessage
+		if w.Code != http.StatusNotFound || json.Unmarshal(w.Body.Bytes(), &body) != nil || len(body.Errors) == 0 {
+			t.Errorf("GET %s with the API off: %d %q, want 404 in finAPI's error shape", path, w.Code, w.Body.String())
+		}
+	}
+}
