@@ -32,6 +32,8 @@ var finapiOps = map[string]string{
 	"revoke":                   "revoke",
 	"create process":           "create_process",
 	"exchange process":         "exchange_process",
+	"request password change":  "request_password_change",
+	"execute password change":  "execute_password_change",
 }
 
 // Hooks returns the session cache's hooks (auth.Sessions.Hooks): token

@@ -339,6 +339,8 @@ func TestObserveFinAPI(t *testing.T) {
 		{"user existed", "create user (exists)", nil, []sample{users(0), calls("create_user", "ok", 1)}},
 		{"delete user", "delete user", nil, []sample{users(0), calls("delete_user", "ok", 1)}},
 		{"revoke", "revoke", boom, []sample{calls("revoke", "error", 1)}},
+		{"password change requested", "request password change", nil, []sample{calls("request_password_change", "ok", 1)}},
+		{"password change executed", "execute password change", boom, []sample{calls("execute_password_change", "error", 1), tokens("password", "error", 0)}},
 		{"unknown op", "something new", nil, []sample{calls("other", "ok", 1)}},
 	}
 	for _, tt := range tests {
@@ -451,7 +453,8 @@ var allowedLabels = map[string]map[string]bool{
 	"result":  set("hit", "miss"),
 	"when":    set("ahead", "on_demand"),
 	"op": set("client_credentials_grant", "password_grant", "refresh_token_grant", "create_user",
-		"delete_user", "verify_user", "revoke", "create_process", "exchange_process", "other"),
+		"delete_user", "verify_user", "revoke", "create_process", "exchange_process",
+		"request_password_change", "execute_password_change", "other"),
 	"route":     nil,
 	"code":      nil, // three digits or "other", checked below
 	"version":   nil,
