@@ -3,8 +3,8 @@
 // one finproxy app session and calls finAPI through finproxy; it never
 // holds a finAPI token, the client secret or a finAPI password.
 //
-//	mobile-backend -addr 127.0.0.1:8000 -finproxy http://127.0.0.1:8080 -session-key-file key
-//	curl -H 'X-Demo-User: alice' http://127.0.0.1:8000/v1/overview
+//	mobile-backend -addr 127.0.0.1:8001 -finproxy http://127.0.0.1:8080 -session-key-file key
+//	curl -H 'X-Demo-User: alice' http://127.0.0.1:8001/v1/overview
 //
 // X-Demo-User stands in for the backend's real authentication (its login
 // session, an OAuth token of its identity provider).
@@ -26,8 +26,12 @@ import (
 	"time"
 )
 
+// defaultAddr is where the backend listens by default: beside make demo,
+// whose page takes 127.0.0.1:8000.
+const defaultAddr = "127.0.0.1:8001"
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8000", "listen address")
+	addr := flag.String("addr", defaultAddr, "listen address")
 	finproxy := flag.String("finproxy", "http://127.0.0.1:8080", "finproxy's base URL")
 	keyFile := flag.String("session-key-file", "", "file holding the key (at least 32 bytes) that maps users to sessions")
 	flag.Parse()

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -215,4 +217,39 @@ func freeAddrs(t *testing.T, n int) []string {
 		out = append(out, ln.Addr().String())
 	}
 	return out
+}
+
+// TestDefaultAddrBesideDemo: the README runs this backend "next to make
+// demo" with its default -addr and curls it there, so that address must be
+// none of make demo's default ports, and the README's curl must name it.
+func TestDefaultAddrBesideDemo(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^(PORT|ADMIN|EMUPORT|WEBPORT)\s*\?=\s*(\d+)$`).FindAllStringSubmatch(string(mk), -1) {
+		n, _ := strconv.Atoi(m[2])
+		demo[strconv.Itoa(n)] = true
+		if m[1] == "EMUPORT" {
+			demo[strconv.Itoa(n+1)], demo[strconv.Itoa(n+2)] = true, true
+		}
+	}
+	if len(demo) != 6 {
+		t.Fatalf("make demo's default ports from the Makefile: %v, want 6", demo)
+	}
+	_, port, err := net.SplitHostPort(defaultAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if demo[port] {
+		t.Errorf("default -addr %s takes a port of make demo (%v): the README's run next to make demo cannot bind", defaultAddr, demo)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "http://"+defaultAddr+"/v1/overview") {
+		t.Errorf("README.md does not curl the backend at its default address http://%s/v1/overview", defaultAddr)
+	}
 }
