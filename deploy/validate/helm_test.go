@@ -197,3 +197,17 @@ func TestHelmValuesSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmNotesNetworkPolicy: NOTES.txt tells callers the in-cluster URL;
+// with the NetworkPolicy on, only the ingress controller's pods reach the
+// proxy port, so NOTES must say so instead of promising every caller.
+func TestHelmNotesNetworkPolicy(t *testing.T) {
+	_, notes := render(t, `networkPolicy: {ingressController: {namespace: edge}}`)
+	if !strings.Contains(notes, "only pods in namespace edge labelled app.kubernetes.io/name=ingress-nginx") {
+		t.Errorf("NOTES.txt does not say that the NetworkPolicy admits only the ingress controller:\n%s", notes)
+	}
+	_, notes = render(t, `networkPolicy: {enabled: false}`)
+	if strings.Contains(notes, "NetworkPolicy") {
+		t.Errorf("NOTES.txt names a NetworkPolicy the chart does not create:\n%s", notes)
+	}
+}
