@@ -211,3 +211,26 @@ func TestHelmNotesNetworkPolicy(t *testing.T) {
 		t.Errorf("NOTES.txt names a NetworkPolicy the chart does not create:\n%s", notes)
 	}
 }
+
+// TestHelmPeerLabelsReplace: Helm merges a map given in values into the
+// default one, so a peer's podLabels under another key would be ANDed with
+// the default label and select no pod. values.yaml says how to replace the
+// default (null its key); this is what that renders.
+func TestHelmPeerLabelsReplace(t *testing.T) {
+	objs, _ := render(t, `
+networkPolicy:
+  ingressController: {namespace: traefik, podLabels: {app.kubernetes.io/name: null, app: traefik}}
+`)
+	np := one[networkingv1.NetworkPolicy](t, objs)
+	got := np.Spec.Ingress[0].From[0].PodSelector.MatchLabels
+	if len(got) != 1 || got["app"] != "traefik" {
+		t.Errorf("ingress controller podSelector = %v, want only app=traefik", got)
+	}
+	values, err := os.ReadFile(chartDir + "/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(values), "app.kubernetes.io/name: null") {
+		t.Errorf("values.yaml does not say how to replace a default podLabels key (Helm merges maps)")
+	}
+}
