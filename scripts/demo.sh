@@ -147,7 +147,16 @@ next ones use the cached token. Other things to try:
 
 Ctrl-C stops all three.
 MSG
-status=0
-wait -n "${pids[@]}" || status=$?
-say "a demo process exited (status $status); stopping the others"
-exit 1
+# Until one of them exits: kill -0 rounds, not wait -n, which macOS's
+# /bin/bash (3.2) lacks.
+while :; do
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[i]}" 2>/dev/null; then
+      status=0
+      wait "${pids[i]}" || status=$?
+      say "${names[i]} exited (status $status); stopping the others"
+      exit 1
+    fi
+  done
+  sleep 0.5
+done

@@ -179,14 +179,14 @@ type demoRun struct {
 	err  error
 }
 
-func startDemo(t *testing.T, p demoPorts) *demoRun {
+func startDemo(t *testing.T, p demoPorts, env ...string) *demoRun {
 	t.Helper()
 	cmd := exec.Command("bash", "scripts/demo.sh")
 	cmd.Dir = ".."
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "DEMO_BIN=" + demoBinaries(t),
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "DEMO_BIN=" + demoBinaries(t),
 		"PORT=" + strconv.Itoa(p.port), "ADMIN=" + strconv.Itoa(p.admin),
 		"EMUPORT=" + strconv.Itoa(p.emu), "WEBPORT=" + strconv.Itoa(p.web),
-		"FINPROXY_LOG_FORMAT=json"}
+		"FINPROXY_LOG_FORMAT=json"}, env...)
 	// Its own process group, so that the cleanup can stop whatever is left.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	d := &demoRun{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
@@ -313,6 +313,37 @@ func TestDemoScript(t *testing.T) {
 			c.Close()
 			t.Errorf("port %d still answers after demo.sh exited", port)
 		}
+	}
+}
+
+// TestDemoScriptOldBash: macOS's /bin/bash (3.2) has no `wait -n`; there
+// too the demo must keep serving after its banner until it is stopped. An
+// exported function wait stands in for that bash: `wait -n` fails as it
+// does there, any other wait is the builtin.
+func TestDemoScriptOldBash(t *testing.T) {
+	p := freeDemoPorts(t)
+	d := startDemo(t, p, `BASH_FUNC_wait%%=() { if [ "$1" = -n ]; then echo "wait: -n: invalid option" >&2; return 2; fi; builtin wait "$@"; }`)
+	eventually(t, 60*time.Second, "the demo's banner", func() bool {
+		select {
+		case <-d.done:
+			t.Fatalf("demo.sh exited (%v) before its banner:\n%s", d.err, d.out.String())
+		default:
+		}
+		return strings.Contains(d.out.String(), "Ctrl-C stops all three.")
+	})
+	select {
+	case <-d.done:
+		t.Fatalf("demo.sh exited (%v) right after its banner:\n%s", d.err, d.out.String())
+	case <-time.After(2 * time.Second):
+	}
+	if resp, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", p.admin)); resp.StatusCode != 200 {
+		t.Errorf("finproxy /readyz %d after the banner", resp.StatusCode)
+	}
+	d.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("demo.sh still runs 20 s after SIGINT:\n%s", d.out.String())
 	}
 }
 
