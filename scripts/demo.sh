@@ -83,7 +83,12 @@ start() {
 died() {
   local status=0 addrs
   wait "${pids[$1]}" || status=$?
-  sleep 0.2 # let tee write the last lines
+  # tee may write the last lines well after the process exited (a loaded
+  # machine): wait for a bind error there, 3 s at most.
+  for _ in $(seq 1 30); do
+    grep -qi 'address already in use' "$logs/${names[$1]}" 2>/dev/null && break
+    sleep 0.1
+  done
   addrs=$(grep -i 'address already in use' "$logs/${names[$1]}" 2>/dev/null |
     grep -oE '[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+' | sort -u | sed 's/.*:\(.*\)/port \1 is taken/' | paste -sd';' - || true)
   if [[ -n $addrs ]]; then

@@ -362,7 +362,7 @@ func TestDemoScriptPortTaken(t *testing.T) {
 		d := startDemo(t, p)
 		wantFailure(t, d, fmt.Sprintf("port %d is taken (PORT, finproxy)", p.port))
 	})
-	t.Run("bound", func(t *testing.T) {
+	bound := func(t *testing.T, env ...string) {
 		p := freeDemoPorts(t)
 		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 		if err != nil {
@@ -372,8 +372,23 @@ func TestDemoScriptPortTaken(t *testing.T) {
 		if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: p.admin, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 			t.Fatal(err)
 		}
-		d := startDemo(t, p)
+		d := startDemo(t, p, env...)
 		wantFailure(t, d, "finproxy exited", fmt.Sprintf("port %d is taken", p.admin))
+	}
+	t.Run("bound", func(t *testing.T) { bound(t) })
+	// On a loaded machine the tee that keeps a process's output may write
+	// its last lines well after the process exited; the port is named all
+	// the same. A tee that starts half a second late stands in for that.
+	t.Run("bound, output late", func(t *testing.T) {
+		tee, err := exec.LookPath("tee")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "tee"), []byte("#!/bin/sh\nsleep 0.5\nexec "+tee+" \"$@\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bound(t, "PATH="+dir+":"+os.Getenv("PATH"))
 	})
 }
 
