@@ -96,6 +96,11 @@ func TestCompose(t *testing.T) {
 	for name, s := range p.Services {
 		for _, port := range s.Ports {
 			published[name] = append(published[name], port.Published+":"+strconv.Itoa(int(port.Target)))
+			// A demo with published secrets and Grafana's admin/admin:
+			// this machine only, as make demo binds loopback only.
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes port %s on %q, want 127.0.0.1 only", name, port.Published, port.HostIP)
+			}
 		}
 	}
 	for name, want := range map[string][]string{
