@@ -23,6 +23,11 @@ var (
 	demoBinsErr  error
 )
 
+// demoClient bounds every call of these tests: a server that accepts and
+// never answers fails the test instead of hanging it past its cleanups
+// (demo.sh's process group would outlive a timed-out test binary).
+var demoClient = &http.Client{Timeout: 10 * time.Second}
+
 // demoBinaries builds finapi-emulator and demoweb next to the finproxy
 // binary under test, once per run, and returns that directory: the layout
 // scripts/demo.sh expects of bin/.
@@ -71,7 +76,7 @@ func startDemoweb(t *testing.T, addr, proxyURL string) {
 			t.Fatalf("demoweb exited:\n%s", out.String())
 		default:
 		}
-		resp, err := http.Get("http://" + addr + "/config.js")
+		resp, err := demoClient.Get("http://" + addr + "/config.js")
 		if err != nil {
 			return false
 		}
@@ -121,7 +126,7 @@ func TestDemowebConfig(t *testing.T) {
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := demoClient.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +263,7 @@ func TestDemoScript(t *testing.T) {
 	// The proxied call of the banner's curl line.
 	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/api/v2/accounts", p.port), nil)
 	req.Header.Set("X-Session-Id", "demo-session-0123456789")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := demoClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +281,7 @@ func TestDemoScript(t *testing.T) {
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		req.Header.Set("Access-Control-Request-Headers", "x-session-id")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := demoClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
