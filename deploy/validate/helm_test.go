@@ -11,6 +11,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -232,5 +233,16 @@ networkPolicy:
 	}
 	if !strings.Contains(string(values), "app.kubernetes.io/name: null") {
 		t.Errorf("values.yaml does not say how to replace a default podLabels key (Helm merges maps)")
+	}
+}
+
+// TestHelmExtraEnvTracing: tracing is turned on by the standard
+// OTEL_EXPORTER_OTLP_ENDPOINT (README "Tracing"), which extraEnv is the
+// chart's only way to set.
+func TestHelmExtraEnvTracing(t *testing.T) {
+	objs, _ := render(t, `extraEnv: [{name: OTEL_EXPORTER_OTLP_ENDPOINT, value: "http://otel-collector.monitoring:4318"}, {name: OTEL_SERVICE_NAME, value: finproxy}]`)
+	env := envOf(&one[appsv1.Deployment](t, objs).Spec.Template.Spec.Containers[0])
+	if env["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://otel-collector.monitoring:4318" || env["OTEL_SERVICE_NAME"] != "finproxy" {
+		t.Errorf("env = %v, want the OTEL_* variables of extraEnv", env)
 	}
 }
