@@ -245,4 +245,11 @@ func TestHelmExtraEnvTracing(t *testing.T) {
 	if env["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://otel-collector.monitoring:4318" || env["OTEL_SERVICE_NAME"] != "finproxy" {
 		t.Errorf("env = %v, want the OTEL_* variables of extraEnv", env)
 	}
+	// GOMEMLIMIT and GOGC: the Go runtime's knobs against the memory limit
+	// (docs/performance.md).
+	objs, _ = render(t, `extraEnv: [{name: GOMEMLIMIT, value: 200MiB}, {name: GOGC, value: "50"}]`)
+	env = envOf(&one[appsv1.Deployment](t, objs).Spec.Template.Spec.Containers[0])
+	if env["GOMEMLIMIT"] != "200MiB" || env["GOGC"] != "50" {
+		t.Errorf("env = %v, want GOMEMLIMIT and GOGC of extraEnv", env)
+	}
 }
