@@ -478,12 +478,12 @@ func envMap(environ []string) map[string]string {
 	return m
 }
 
-// urlPassword returns the password in raw's user info, for redaction.
 // logSecrets lists the configured secrets the redaction guard blanks.
 func logSecrets(cfg *config.Config) []string {
 	return []string{cfg.ClientSecret, cfg.IdentitySecret, cfg.JWTHMACSecret, urlPassword(cfg.RedisURL), cfg.AdminToken, cfg.DataDecryptionKey}
 }
 
+// urlPassword returns the password in raw's user info, for redaction.
 func urlPassword(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {

@@ -26,7 +26,7 @@ FINPROXY_IDENTITY_SECRET=demo-identity-secret-not-for-production-use \
 FINPROXY_SESSION_AUTH=jwt FINPROXY_JWT_HMAC_SECRET=$KEY \
 FINPROXY_JWT_ISSUER=https://id.example.com FINPROXY_JWT_AUDIENCE=finproxy \
 FINPROXY_LISTEN_ADDR=${PROXY} FINPROXY_ADMIN_ADDR=${ADMIN} ${BIN}/finproxy &
-until curl -fs -o /dev/null http://${ADMIN}/readyz; do sleep 0.2; done
+for _ in $(seq 150); do curl -fs -o /dev/null http://${ADMIN}/readyz && break; sleep 0.2; done  # ready, or 30 s
 
 # jwt SUBJECT SECONDS: what the backend's identity provider hands its app user
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }

@@ -25,7 +25,7 @@ FINPROXY_ROUTES=/giroident=http://${ECHO} \
 FINPROXY_CLIENT_ID=demo-client FINPROXY_CLIENT_SECRET=demo-secret \
 FINPROXY_IDENTITY_SECRET=demo-identity-secret-not-for-production-use \
 FINPROXY_LISTEN_ADDR=${PROXY} FINPROXY_ADMIN_ADDR=${ADMIN} ${BIN}/finproxy &
-until curl -fs -o /dev/null http://${ADMIN}/readyz; do sleep 0.2; done
+for _ in $(seq 150); do curl -fs -o /dev/null http://${ADMIN}/readyz && break; sleep 0.2; done  # ready, or 30 s
 
 S='X-Session-Id: kyc-check-4711-0123456789'
 curl -fsS -X POST -H "$S" http://${PROXY}/proxy/v1/session | grep '"mode":"process"'    # the process was created and exchanged once

@@ -22,7 +22,7 @@ FINPROXY_DEMO=true FINPROXY_ACCESS_URL=http://${ACCESS} FINPROXY_PROCESSCTL_URL=
 FINPROXY_CLIENT_ID=demo-client FINPROXY_CLIENT_SECRET=demo-secret \
 FINPROXY_IDENTITY_SECRET=demo-identity-secret-not-for-production-use \
 FINPROXY_LISTEN_ADDR=${PROXY} FINPROXY_ADMIN_ADDR=${ADMIN} ${BIN}/finproxy &
-until curl -fs -o /dev/null http://${ADMIN}/readyz; do sleep 0.2; done
+for _ in $(seq 150); do curl -fs -o /dev/null http://${ADMIN}/readyz && break; sleep 0.2; done  # ready, or 30 s
 
 S='X-Session-Id: demo-session-0123456789'
 curl -fsS -H "$S" http://${PROXY}/api/v2/accounts | grep -o '"iban":"[A-Z0-9]*"'        # creates the finAPI user, logs it in
