@@ -15,7 +15,9 @@ let knownConnections = new Set();
 // call sends one request through finproxy and adds a row to the call log.
 async function call(method, path, body) {
   const headers = { [config.sessionHeader]: session };
-  const init = { method, headers };
+  // A call that hangs ends after 30 s (finproxy's own upstream timeout
+  // answers before that).
+  const init = { method, headers, signal: AbortSignal.timeout(30000) };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -121,7 +123,7 @@ async function list() {
   if (a.ok) {
     fillTable("accounts", a.data.accounts || [], [
       [(x) => String(x.id)], [(x) => x.accountName], [(x) => x.iban],
-      [(x) => x.balance.toFixed(2) + " " + x.accountCurrency, "num"],
+      [(x) => (typeof x.balance === "number" ? x.balance.toFixed(2) : "–") + " " + (x.accountCurrency || ""), "num"],
     ]);
   }
   if (c.ok && a.ok) setState("Listed " + knownConnections.size + " bank connection(s) and " + (a.data.accounts || []).length + " account(s).");
