@@ -45,7 +45,12 @@ func (c *Config) checkSecrets() []error {
 		}
 	}
 	if c.Demo {
-		urls := []struct{ name, raw string }{{"ACCESS_URL", c.AccessURL}, {"PROCESSCTL_URL", c.ProcessCtlURL}}
+		// The Process Controller counts only in process mode: in user mode
+		// its default (finAPI's sandbox) is never called.
+		urls := []struct{ name, raw string }{{"ACCESS_URL", c.AccessURL}}
+		if c.Mode == ModeProcess {
+			urls = append(urls, struct{ name, raw string }{"PROCESSCTL_URL", c.ProcessCtlURL})
+		}
 		routes, _ := ParseRoutes(c.Routes) // its problems are reported by validate
 		for _, r := range routes {
 			urls = append(urls, struct{ name, raw string }{"ROUTES", r.URL.String()})
