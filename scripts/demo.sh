@@ -19,12 +19,20 @@ SESSION=demo-session-0123456789
 say() { echo "demo: $*" >&2; }
 
 for v in PORT ADMIN EMUPORT WEBPORT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} >= 1 && ${!v} <= 65533 )) || { say "$v=${!v} is not a port number"; exit 2; }
+  max=65535
+  [[ $v == EMUPORT ]] && max=65533 # the emulator takes EMUPORT+1 and EMUPORT+2 too
+  [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} >= 1 && ${!v} <= max )) || { say "$v=${!v} is not a port number (1-$max)"; exit 2; }
 done
 # port and what it is for, in the order the processes start.
 ports=("$EMUPORT" "EMUPORT, the emulator's finAPI Access" "$((EMUPORT + 1))" "EMUPORT+1, the emulator's Process Controller"
   "$((EMUPORT + 2))" "EMUPORT+2, the emulator's echo upstream" "$PORT" "PORT, finproxy" "$ADMIN" "ADMIN, finproxy's admin listener"
   "$WEBPORT" "WEBPORT, the page")
+# Six different ports: two processes on one port would each blame the other.
+for ((i = 0; i < ${#ports[@]}; i += 2)); do
+  for ((j = i + 2; j < ${#ports[@]}; j += 2)); do
+    [[ ${ports[i]} != "${ports[j]}" ]] || { say "port ${ports[i]} is given twice (${ports[i+1]}; ${ports[j+1]})"; exit 2; }
+  done
+done
 
 # taken: something accepts connections on the port.
 taken() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }

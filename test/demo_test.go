@@ -395,6 +395,14 @@ func TestDemoScriptPortTaken(t *testing.T) {
 		}
 		bound(t, "PATH="+dir+":"+os.Getenv("PATH"))
 	})
+	// Two of the demo's ports the same: refused before anything starts,
+	// naming both uses, instead of one process blaming the other.
+	t.Run("given twice", func(t *testing.T) {
+		p := freeDemoPorts(t)
+		p.admin = p.emu + 2 // the emulator's echo upstream
+		d := startDemo(t, p)
+		wantFailure(t, d, fmt.Sprintf("port %d is given twice (EMUPORT+2, the emulator's echo upstream; ADMIN, finproxy's admin listener)", p.admin))
+	})
 }
 
 // wantFailure waits (20 s at most) for demo.sh to exit non-zero with a line
