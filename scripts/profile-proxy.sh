@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# profile-proxy.sh: where a request's CPU goes, finproxy against the bare
+# engine. Starts the emulator's echo upstream, test/cmd/bareproxy and
+# finproxy (header mode, memory store, log level info, 1000 sessions
+# rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while the
+# proxy's own CPU time (utime+stime from /proc) is read before and after,
+# printed as CPU per request; then an 8 s CPU profile of each under the same
+# load, kept in OUT (default: a new temp dir) for `go tool pprof`. About a
+# minute; stops by itself. Needs bin/ (make build; the script builds
+# bareproxy) and wrk (installed when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$(mktemp -d)}
+BASE=${BASE_PORT:-28180}
+EMU=127.0.0.1:$((BASE + 1)) PCTL=127.0.0.1:$((BASE + 2)) ECHO=127.0.0.1:$((BASE + 3))
+BARE=127.0.0.1:$((BASE + 10)) BAREPPROF=127.0.0.1:$((BASE + 13))
+FP=127.0.0.1:$((BASE + 11)) FPADMIN=127.0.0.1:$((BASE + 12))
+command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq wrk >/dev/null; }
+[[ -x bin/finproxy && -x bin/finapi-emulator ]] || make build >/dev/null
+go build -o bin/bareproxy ./test/cmd/bareproxy
+for p in $(seq $((BASE + 1)) $((BASE + 13))); do
+  [[ -z $(ss -Hltn "sport = :$p") ]] || { echo "port $p is in use; set BASE_PORT to a free range" >&2; exit 1; }
+done
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr $ECHO -client-id bench -client-secret bench-secret >"$OUT/emulator.log" 2>&1 &
+pids+=($!)
+./bin/bareproxy -addr $BARE -target http://$ECHO -pprof $BAREPPROF >"$OUT/bare.log" 2>&1 &
+bare=$!
+pids+=($bare)
+env FINPROXY_ACCESS_URL=http://$EMU FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$ECHO \
+  FINPROXY_CLIENT_ID=bench FINPROXY_CLIENT_SECRET=bench-secret FINPROXY_IDENTITY_SECRET=bench-identity-secret-0123456789abcdef0123 \
+  FINPROXY_NEW_SESSION_RATE=100000 FINPROXY_NEW_SESSION_BURST=100000 FINPROXY_LOG_LEVEL=info FINPROXY_PPROF=true \
+  FINPROXY_LISTEN_ADDR=$FP FINPROXY_ADMIN_ADDR=$FPADMIN ./bin/finproxy >"$OUT/finproxy.log" 2>&1 &
+fp=$!
+pids+=($fp)
+for _ in $(seq 100); do curl -fs -o /dev/null "http://$FPADMIN/readyz" && curl -fs -o /dev/null "http://$BARE/" && break; sleep 0.1; done
+for ((i = 0; i < 1000; i++)); do printf 'bench-session-%06d\n' "$i"; done >"$OUT/sessions"
+cat >"$OUT/rotate.lua" <<'LUA'
+local sessions = {}
+for line in io.lines(os.getenv("SESSIONS_FILE")) do sessions[#sessions + 1] = line end
+local i = 0
+request = function()
+  i = i % #sessions + 1
+  return wrk.format("GET", nil, { ["X-Session-Id"] = sessions[i] })
+end
+LUA
+export SESSIONS_FILE=$OUT/sessions
+run() { wrk -t1 -c32 -d"$2" -s "$OUT/rotate.lua" "http://$1/fast/x"; }
+run $FP 5s >/dev/null # warm: every session's token, both connection pools
+run $BARE 2s >/dev/null
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
+tick=$(getconf CLK_TCK)
+echo "== CPU per request (wrk -t1 -c32 -d10s, 1000 sessions rotating, log level info)"
+for t in bare:$bare:$BARE finproxy:$fp:$FP; do
+  IFS=: read -r name pid host port <<<"$t"
+  c0=$(cpu "$pid")
+  out=$(run "$host:$port" 10s)
+  c1=$(cpu "$pid")
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  printf '  %-9s %9s req/s  %6.1f µs of its own CPU per request\n' "$name" "$rate" "$(bc -l <<<"($c1 - $c0) / $tick / $n * 1000000")"
+done
+echo "== CPU profiles under the same load (8 s each): $OUT/bare.prof, $OUT/finproxy.prof"
+for t in bare:$BARE:$BAREPPROF finproxy:$FP:$FPADMIN; do
+  IFS=: read -r name host port phost pport <<<"$t"
+  run "$host:$port" 11s >/dev/null &
+  load=$!
+  sleep 1
+  curl -fsS -o "$OUT/$name.prof" "http://$phost:$pport/debug/pprof/profile?seconds=8"
+  wait $load
+done
+echo "  go tool pprof -top -cum bin/finproxy $OUT/finproxy.prof"
