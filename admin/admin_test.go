@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	"github.com/finproxy/finproxy/apierror"
 )
 
 // TestReadiness: ready once every Ready check passed, then latched; later
@@ -76,7 +78,7 @@ func TestAPIPrefixWithoutSlash(t *testing.T) {
 	for _, path := range []string{"/admin/v1", "/admin/v1/", "/admin/v1/sessions/abc"} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-		var body apiErrorMessage
+		var body apierror.ErrorMessage
 		if w.Code != http.StatusNotFound || json.Unmarshal(w.Body.Bytes(), &body) != nil || len(body.Errors) == 0 {
 			t.Errorf("GET %s with the API off: %d %q, want 404 in finAPI's error shape", path, w.Code, w.Body.String())
 		}

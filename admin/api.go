@@ -10,10 +10,9 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/finproxy/finproxy/apierror"
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/finapi"
 )
@@ -46,11 +45,13 @@ var (
 	errBodyTooLarge = errors.New("admin: request body too large")
 )
 
+// apiProblem is one row of apiTable: apierror.Problem's fields, declared
+// here so that the rows can stay positional, converted when written.
 type apiProblem struct {
-	status int
-	code   string // finAPI ErrorCode
-	reason string // X-Finproxy-Error
-	msg    string
+	Status  int
+	Code    string // finAPI ErrorCode
+	Reason  string // X-Finproxy-Error
+	Message string
 }
 
 // apiTable maps every error of the admin API to its answer, the only place
@@ -160,7 +161,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := finapi.WithRequestID(r.Context(), id)
 	hash, action, ok := parsePath(r.URL.Path)
 	refuse := func(err error) {
-		a.op.Refused(ctx, classifyAPI(err).reason, hash)
+		a.op.Refused(ctx, classifyAPI(err).Reason, hash)
 		writeAPIError(w, r, err)
 	}
 	if !a.authorized(r) {
@@ -268,45 +269,8 @@ func offAPI(w http.ResponseWriter, r *http.Request) {
 	writeAPIError(w, r, errNoRoute)
 }
 
-// apiErrorMessage is finAPI's ErrorMessage, the shape of finproxy's own
-// errors on both listeners.
-type apiErrorMessage struct {
-	Errors      []apiErrorDetails `json:"errors"`
-	Date        string            `json:"date"`
-	RequestID   string            `json:"requestId"`
-	Endpoint    string            `json:"endpoint"`
-	AuthContext *string           `json:"authContext"`
-	Bank        *string           `json:"bank"`
-}
-
-type apiErrorDetails struct {
-	Message                 string `json:"message"`
-	Code                    string `json:"code"`
-	Type                    string `json:"type"`
-	MultiStepAuthentication any    `json:"multiStepAuthentication"`
-}
-
+// writeAPIError answers err in finAPI's ErrorMessage shape, as the proxy
+// listener answers its own errors.
 func writeAPIError(w http.ResponseWriter, r *http.Request, err error) {
-	p := classifyAPI(err)
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Finproxy-Error", p.reason)
-	if ra := finapi.RetryAfter(err); ra > 0 || p.status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", retryAfterSeconds(ra))
-	}
-	body, _ := json.Marshal(apiErrorMessage{
-		Errors:    []apiErrorDetails{{Message: p.msg, Code: p.code, Type: "TECHNICAL"}},
-		Date:      time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
-		RequestID: h.Get("X-Request-Id"),
-		Endpoint:  r.Method + " " + r.URL.Path,
-	})
-	w.WriteHeader(p.status)
-	w.Write(body)
-}
-
-// retryAfterSeconds renders d for Retry-After: whole seconds rounded up, at
-// least 1.
-func retryAfterSeconds(d time.Duration) string {
-	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
+	apierror.Write(w, r, apierror.Problem(classifyAPI(err)), finapi.RetryAfter(err))
 }

@@ -2,22 +2,20 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/finproxy/finproxy/apierror"
 	"github.com/finproxy/finproxy/finapi"
 	"github.com/finproxy/finproxy/jwtsession"
 )
 
 // ReasonHeader carries finproxy's own machine-readable reason for an error
 // it answered itself.
-const ReasonHeader = "X-Finproxy-Error"
+const ReasonHeader = apierror.ReasonHeader
 
 // Errors that finproxy answers itself, before or instead of forwarding.
 var (
@@ -34,12 +32,14 @@ var (
 	errUpstreamDown     = errors.New("upstream unreachable")
 )
 
-// problem is one row of the error table.
+// problem is one row of the error table: apierror.Problem's fields, declared
+// here so that the table's rows can stay positional (vet's composites check
+// wants keys for another package's struct), converted when written.
 type problem struct {
-	status int
-	code   string // finAPI ErrorCode
-	reason string // X-Finproxy-Error
-	msg    string
+	Status  int
+	Code    string // finAPI ErrorCode
+	Reason  string // X-Finproxy-Error
+	Message string
 }
 
 // table maps every error finproxy answers itself to its status, finAPI
@@ -100,53 +100,15 @@ func classify(err error) problem {
 	return internalProblem
 }
 
-// errorMessage is finAPI's ErrorMessage.
-type errorMessage struct {
-	Errors      []errorDetails `json:"errors"`
-	Date        string         `json:"date"`
-	RequestID   string         `json:"requestId"`
-	Endpoint    string         `json:"endpoint"`
-	AuthContext *string        `json:"authContext"`
-	Bank        *string        `json:"bank"`
-}
-
-type errorDetails struct {
-	Message                 string `json:"message"`
-	Code                    string `json:"code"`
-	Type                    string `json:"type"`
-	MultiStepAuthentication any    `json:"multiStepAuthentication"`
-}
-
 // writeError answers err in finAPI's ErrorMessage shape with the reason in
 // X-Finproxy-Error, and returns the problem it chose.
 func writeError(w http.ResponseWriter, r *http.Request, err error) problem {
 	p := classify(err)
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set(ReasonHeader, p.reason)
-	h.Set("Cache-Control", "no-store")
 	ra := finapi.RetryAfter(err)
 	var rl *rateLimitedError
 	if errors.As(err, &rl) {
 		ra = rl.wait
 	}
-	if ra > 0 || p.status == http.StatusServiceUnavailable || p.status == http.StatusTooManyRequests {
-		h.Set("Retry-After", retryAfterSeconds(ra))
-	}
-	body, _ := json.Marshal(errorMessage{
-		Errors:    []errorDetails{{Message: p.msg, Code: p.code, Type: "TECHNICAL"}},
-		Date:      time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
-		RequestID: h.Get(RequestIDHeader),
-		Endpoint:  r.Method + " " + r.URL.Path,
-	})
-	w.WriteHeader(p.status)
-	w.Write(body)
+	apierror.Write(w, r, apierror.Problem(p), ra)
 	return p
-}
-
-// retryAfterSeconds renders d for Retry-After: whole seconds rounded up, at
-// least 1.
-func retryAfterSeconds(d time.Duration) string {
-	s := int64((d + time.Second - 1) / time.Second)
-	return strconv.FormatInt(max(s, 1), 10)
 }

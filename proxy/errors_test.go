@@ -114,7 +114,7 @@ func errorAnswer(t *testing.T, method, target string, err error) (answer, proble
 	if !slices.Contains(finAPICodes, code) {
 		t.Errorf("errors[0].code = %q is not one of finAPI's codes", code)
 	}
-	if a.status != p.status || a.header.Get(ReasonHeader) != p.reason || code != p.code {
+	if a.status != p.Status || a.header.Get(ReasonHeader) != p.Reason || code != p.Code {
 		t.Errorf("answer %d %s %s differs from the returned problem %+v", a.status, a.header.Get(ReasonHeader), code, p)
 	}
 	return a, p
@@ -196,13 +196,13 @@ func TestWriteError(t *testing.T) {
 func TestErrorTableRows(t *testing.T) {
 	reasons := map[string]bool{}
 	for _, row := range table {
-		t.Run(row.reason, func(t *testing.T) {
+		t.Run(row.Reason, func(t *testing.T) {
 			if got := classify(row.err); got != row.problem {
 				t.Errorf("classify(%v) = %+v, want its own row %+v", row.err, got, row.problem)
 			}
 			a, _ := errorAnswer(t, http.MethodPost, "/di/x", fmt.Errorf("wrapped: %w", row.err))
-			if a.status != row.status || a.header.Get(ReasonHeader) != row.reason || a.detail["code"] != row.code {
-				t.Errorf("answer %d %q %v, want %d %q %s", a.status, a.header.Get(ReasonHeader), a.detail["code"], row.status, row.reason, row.code)
+			if a.status != row.Status || a.header.Get(ReasonHeader) != row.Reason || a.detail["code"] != row.Code {
+				t.Errorf("answer %d %q %v, want %d %q %s", a.status, a.header.Get(ReasonHeader), a.detail["code"], row.Status, row.Reason, row.Code)
 			}
 			if a.status < 400 || a.status > 599 {
 				t.Errorf("status %d is not an error", a.status)
@@ -210,37 +210,16 @@ func TestErrorTableRows(t *testing.T) {
 			if a.status == http.StatusServiceUnavailable && a.header.Get("Retry-After") == "" {
 				t.Errorf("503 without Retry-After")
 			}
-			if row.reason == "" || strings.ContainsAny(row.reason, " \t") {
-				t.Errorf("reason %q is not a machine-readable token", row.reason)
+			if row.Reason == "" || strings.ContainsAny(row.Reason, " \t") {
+				t.Errorf("reason %q is not a machine-readable token", row.Reason)
 			}
 		})
-		reasons[row.reason] = true
+		reasons[row.Reason] = true
 	}
 	// The reasons CONTRACT.md names.
 	for _, r := range []string{"missing_session", "invalid_session", "route_denied", "no_route", "body_too_large", "upstream_unavailable", "token_unavailable", "process_expired"} {
 		if !reasons[r] {
 			t.Errorf("no table row answers with reason %q", r)
-		}
-	}
-}
-
-func TestRetryAfterSeconds(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "1"},
-		{-time.Second, "1"},
-		{time.Nanosecond, "1"},
-		{time.Second, "1"},
-		{time.Second + time.Millisecond, "2"},
-		{2500 * time.Millisecond, "3"},
-		{5 * time.Minute, "300"},
-		{6 * time.Hour, "21600"},
-	}
-	for _, tt := range tests {
-		if got := retryAfterSeconds(tt.d); got != tt.want {
-			t.Errorf("retryAfterSeconds(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }
