@@ -82,7 +82,7 @@ func Bytes(p []byte, secrets ...[]byte) []byte {
 			out = bytes.ReplaceAll(out, s, []byte(Mask))
 		}
 	}
-	if containsFold(out, "bearer") || containsFold(out, "basic") {
+	if mayHoldSpace(out) && (containsFold(out, "bearer") || containsFold(out, "basic")) {
 		out = bearer.ReplaceAll(out, []byte("$1 "+Mask))
 	}
 	out = blankSecretFields(out)
@@ -94,37 +94,63 @@ func Bytes(p []byte, secrets ...[]byte) []byte {
 	return out
 }
 
+// mayHoldSpace reports whether p holds what bearer needs after the scheme:
+// whitespace other than the line breaks, or a JSON-escaped space. zerolog
+// writes no whitespace between fields and escapes tabs and carriage
+// returns, so most lines have none, and the search for the schemes (whose
+// first letter is in every hex id) is skipped: a few vectorised scans of
+// the whole batch instead of one search per 'b'.
+func mayHoldSpace(p []byte) bool {
+	return bytes.IndexByte(p, ' ') >= 0 || bytes.IndexByte(p, '\t') >= 0 || bytes.IndexByte(p, '\r') >= 0 ||
+		bytes.IndexByte(p, '\f') >= 0 || bytes.Contains(p, []byte(`\u0020`))
+}
+
 // secretNames are the words that make a JSON field name secret.
 var secretNames = []string{"password", "secret", "token", "authorization", "cookie", "session_id", "sessionid", "session-id"}
 
 // blankSecretFields replaces the values of JSON string fields whose names
-// contain a secret word, as zerolog writes them: "refresh_token":"…". It
-// copies p only when it changes something.
+// contain a secret word, as zerolog writes them: "refresh_token":"…", at
+// any depth. It reads each line as a run of JSON strings: a string
+// followed by ':' is a field name, the string after it the value; every
+// other byte is skipped. A line is read on its own, so a broken one
+// cannot shift the next out of step. It copies p only when it changes
+// something.
 func blankSecretFields(p []byte) []byte {
-	sep := []byte(`":"`)
 	var out []byte
 	last := 0 // p[:last] is already in out
-	for i := 0; ; {
-		j := bytes.Index(p[i:], sep)
-		if j < 0 {
-			break
+	for lineStart := 0; lineStart < len(p); {
+		lineEnd := len(p)
+		if nl := bytes.IndexByte(p[lineStart:], '\n'); nl >= 0 {
+			lineEnd = lineStart + nl
 		}
-		j += i
-		start := bytes.LastIndexByte(p[:j], '"')
-		valStart := j + len(sep)
-		valEnd := valStart
-		for valEnd < len(p) && p[valEnd] != '"' {
-			if p[valEnd] == '\\' {
-				valEnd++
+		line := p[:lineEnd] // indexes stay p's
+		for i := lineStart; i < lineEnd; {
+			for i < lineEnd && line[i] != '"' {
+				i++ // the next string is a byte or two away: no vectorised search
 			}
-			valEnd++
+			if i == lineEnd {
+				break
+			}
+			nameStart := i + 1
+			nameEnd := stringEnd(line, nameStart)
+			i = nameEnd + 1
+			if i >= lineEnd || line[i] != ':' {
+				continue // a value, or the line's end
+			}
+			if i+1 >= lineEnd || line[i+1] != '"' {
+				i++ // a number, object, array, true, false or null
+				continue
+			}
+			valStart := i + 2
+			valEnd := stringEnd(line, valStart)
+			if secretName(line[nameStart:nameEnd]) {
+				out = append(out, p[last:valStart]...)
+				out = append(out, Mask...)
+				last = valEnd
+			}
+			i = valEnd + 1
 		}
-		if start >= 0 && secretName(p[start+1:j]) && valEnd <= len(p) {
-			out = append(out, p[last:valStart]...)
-			out = append(out, Mask...)
-			last = valEnd
-		}
-		i = min(valEnd+1, len(p))
+		lineStart = lineEnd + 1
 	}
 	if out == nil {
 		return p
@@ -132,13 +158,55 @@ func blankSecretFields(p []byte) []byte {
 	return append(out, p[last:]...)
 }
 
-func secretName(name []byte) bool {
+// stringEnd returns the index of the quote that ends the JSON string
+// starting at p[i] (after its opening quote), or len(p) when it is not
+// terminated (a truncated line: a secret value is blanked to its end).
+func stringEnd(p []byte, i int) int {
+	// A byte loop: the strings of a log line are short, shorter than
+	// what a vectorised search needs to pay for its set-up.
+	for ; i < len(p); i++ {
+		switch p[i] {
+		case '"':
+			return i
+		case '\\':
+			i++ // the escaped byte
+		}
+	}
+	return len(p)
+}
+
+// secretStarts holds secretNames by first letter: a field name is checked
+// in one pass, each letter against only the words that start with it,
+// instead of once per word.
+var secretStarts = func() (t [256][]string) {
 	for _, w := range secretNames {
-		if containsFold(name, w) {
-			return true
+		t[w[0]] = append(t[w[0]], w)
+	}
+	return t
+}()
+
+func secretName(name []byte) bool {
+	for i := range name {
+		for _, w := range secretStarts[lower(name[i])] {
+			if hasPrefixFold(name[i:], w) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// hasPrefixFold reports whether p starts with w (lower case) in any case.
+func hasPrefixFold(p []byte, w string) bool {
+	if len(p) < len(w) {
+		return false
+	}
+	for k := 0; k < len(w); k++ {
+		if lower(p[k]) != w[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // containsFold reports whether p contains the lowercase ASCII word w in any
