@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -79,7 +78,9 @@ func (s *server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 		st := stateOf(r)
 		ip, trusted := s.clientIP.of(r)
 		st.clientIP = ip
-		if ok, wait := s.ipLimit.allow(ip, time.Now()); !ok {
+		// The request's arrival time: no clock read per limit (and none
+		// at all for a limit that is off).
+		if ok, wait := s.ipLimit.allow(ip, st.start); !ok {
 			if s.cfg.Observer != nil {
 				s.cfg.Observer.RateLimited("ip")
 			}
@@ -113,7 +114,7 @@ func (s *server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *server) sessionLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ec echo.Context) error {
 		st := stateOf(ec.Request())
-		if ok, wait := s.sessionLimits.allow(st.session.ID, time.Now()); !ok {
+		if ok, wait := s.sessionLimits.allow(st.session.ID, st.start); !ok {
 			if s.cfg.Observer != nil {
 				s.cfg.Observer.RateLimited("session")
 			}
