@@ -4,8 +4,12 @@
 # machine. The baseline is the engine's real ceiling: a bare
 # httputil.ReverseProxy (test/cmd/bareproxy: Rewrite, the same pooled
 # transport, the same copy-buffer pool, a fixed Bearer). Against it:
-# finproxy in header mode (memory store), jwt mode (HS256), and, when Redis
-# answers, header mode with the Redis store with its L1 and without.
+# finproxy in header mode (memory store; also at log level warn, which
+# shows what the line per request costs), jwt mode (HS256), and, when Redis
+# answers, header mode with the Redis store with its L1 and without. All
+# proxy to the same upstream, the emulator's fixed finAPI-like one (an
+# account list for every request, the request id returned as finAPI does):
+# its answer does not grow with the headers a proxy sends.
 #
 # 1. Throughput: wrk, THREADS threads and CONNS connections, rotating over
 #    SESSIONS warm sessions (a wrk Lua script), DURATION seconds per target,
@@ -51,7 +55,7 @@ go build -o bin/bareproxy ./test/cmd/bareproxy
 go build -o bin/loadgen ./test/cmd/loadgen
 
 port() { echo $((BASE_PORT + $1)); }
-EMU=127.0.0.1:$(port 1) PCTL=127.0.0.1:$(port 2) ECHO=127.0.0.1:$(port 3)
+EMU=127.0.0.1:$(port 1) PCTL=127.0.0.1:$(port 2) UP=127.0.0.1:$(port 3)
 SLOW=127.0.0.1:$(port 4) SLOWPC=127.0.0.1:$(port 5)
 BARE=127.0.0.1:$(port 10)
 
@@ -100,11 +104,11 @@ await() { # name url: up to 10 s for url to answer 2xx
   exit 1
 }
 
-start emulator ./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr $ECHO -client-id bench -client-secret bench-secret
-start bare ./bin/bareproxy -addr $BARE -target http://$ECHO
+start emulator ./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr "" -fixed-addr $UP -client-id bench -client-secret bench-secret
+start bare ./bin/bareproxy -addr $BARE -target http://$UP
 
 HMAC=bench-jwt-hmac-secret-0123456789abcdef0123
-common=(FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$ECHO
+common=(FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$UP
         FINPROXY_CLIENT_ID=bench FINPROXY_CLIENT_SECRET=bench-secret
         FINPROXY_IDENTITY_SECRET=bench-identity-secret-0123456789abcdef0123
         FINPROXY_NEW_SESSION_RATE=100000 FINPROXY_NEW_SESSION_BURST=100000
@@ -116,6 +120,9 @@ finproxy() { # name listen-offset env...
     FINPROXY_ADMIN_ADDR=127.0.0.1:$(port $((off + 1))) "$@" ./bin/finproxy
 }
 finproxy header 11 FINPROXY_ACCESS_URL=http://$EMU
+# The same at log level warn (no line per request): header against it is
+# what the request log costs.
+finproxy header-nolog 23 FINPROXY_ACCESS_URL=http://$EMU FINPROXY_LOG_LEVEL=warn
 finproxy jwt 13 FINPROXY_ACCESS_URL=http://$EMU FINPROXY_SESSION_AUTH=jwt FINPROXY_JWT_HMAC_SECRET=$HMAC FINPROXY_JWT_ISSUER=bench
 if [[ $REDIS == 1 ]]; then
   redis=(FINPROXY_ACCESS_URL=http://$EMU FINPROXY_STORE=redis FINPROXY_REDIS_URL=$REDIS_URL FINPROXY_REDIS_PREFIX=$REDIS_PREFIX)
@@ -123,9 +130,10 @@ if [[ $REDIS == 1 ]]; then
   finproxy redis-nol1 17 "${redis[@]}" FINPROXY_REDIS_L1_TTL=0
 fi
 
-await emulator http://$ECHO/
+await emulator http://$UP/
 await bare http://$BARE/
 await header http://127.0.0.1:$(port 12)/readyz
+await header-nolog http://127.0.0.1:$(port 24)/readyz
 await jwt http://127.0.0.1:$(port 14)/readyz
 if [[ $REDIS == 1 ]]; then
   await redis http://127.0.0.1:$(port 16)/readyz
@@ -149,6 +157,7 @@ LUA
 # name|url|sessions file, the baseline first.
 targets=("bare|http://$BARE/api/v2/accounts|$work/sessions"
          "header|http://127.0.0.1:$(port 11)/fast/api/v2/accounts|$work/sessions"
+         "header-nolog|http://127.0.0.1:$(port 23)/fast/api/v2/accounts|$work/sessions"
          "jwt|http://127.0.0.1:$(port 13)/fast/api/v2/accounts|$work/jwts")
 if command -v nginx >/dev/null; then
   # An outside anchor: nginx, one worker, a fixed Bearer, keep-alive to the
@@ -165,11 +174,11 @@ http {
   access_log off;
   client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
   uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  upstream echo { server $ECHO; keepalive 64; }
+  upstream fixed { server $UP; keepalive 64; }
   server {
     listen $NGINX;
     location / {
-      proxy_pass http://echo;
+      proxy_pass http://fixed;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Authorization "Bearer fixed-bench-token";
@@ -231,6 +240,8 @@ for t in "${targets[@]:1}"; do
   IFS='|' read -r name _ _ <<<"$t"
   printf '  %-12s %s\n' "$name" "$(ratio "$name" bare)"
 done
+echo " the request log's cost: header (log level $LOG_LEVEL) over header-nolog (warn: no line per request), median (spread):"
+printf '  %-12s %s\n' header "$(ratio header header-nolog)"
 
 if [[ $LATENCY == 1 ]]; then
   bare_max=$(medrps bare)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # profile-proxy.sh: where a request's CPU goes, finproxy against the bare
-# engine. Starts the emulator's echo upstream, test/cmd/bareproxy and
+# engine. Starts the emulator's fixed upstream, test/cmd/bareproxy and
 # finproxy (header mode, memory store, log level info, 1000 sessions
 # rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while the
 # proxy's own CPU time (utime+stime from /proc) is read before and after,
@@ -11,8 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
 BASE=${BASE_PORT:-28180}
-EMU=127.0.0.1:$((BASE + 1)) PCTL=127.0.0.1:$((BASE + 2)) ECHO=127.0.0.1:$((BASE + 3))
+EMU=127.0.0.1:$((BASE + 1)) PCTL=127.0.0.1:$((BASE + 2)) UP=127.0.0.1:$((BASE + 3))
 BARE=127.0.0.1:$((BASE + 10)) BAREPPROF=127.0.0.1:$((BASE + 13))
 FP=127.0.0.1:$((BASE + 11)) FPADMIN=127.0.0.1:$((BASE + 12))
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq wrk >/dev/null; }
@@ -23,12 +24,12 @@ for p in $(seq $((BASE + 1)) $((BASE + 13))); do
 done
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr $ECHO -client-id bench -client-secret bench-secret >"$OUT/emulator.log" 2>&1 &
+./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr "" -fixed-addr $UP -client-id bench -client-secret bench-secret >"$OUT/emulator.log" 2>&1 &
 pids+=($!)
-./bin/bareproxy -addr $BARE -target http://$ECHO -pprof $BAREPPROF >"$OUT/bare.log" 2>&1 &
+./bin/bareproxy -addr $BARE -target http://$UP -pprof $BAREPPROF >"$OUT/bare.log" 2>&1 &
 bare=$!
 pids+=($bare)
-env FINPROXY_ACCESS_URL=http://$EMU FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$ECHO \
+env FINPROXY_ACCESS_URL=http://$EMU FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$UP \
   FINPROXY_CLIENT_ID=bench FINPROXY_CLIENT_SECRET=bench-secret FINPROXY_IDENTITY_SECRET=bench-identity-secret-0123456789abcdef0123 \
   FINPROXY_NEW_SESSION_RATE=100000 FINPROXY_NEW_SESSION_BURST=100000 FINPROXY_LOG_LEVEL=info FINPROXY_PPROF=true \
   FINPROXY_LISTEN_ADDR=$FP FINPROXY_ADMIN_ADDR=$FPADMIN ./bin/finproxy >"$OUT/finproxy.log" 2>&1 &

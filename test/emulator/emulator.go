@@ -137,6 +137,12 @@
 //   - a finAPI user behind every process, created on its first exchange
 //     (PCL: "provides and manages an identity transparently"); it is not
 //     deleted after some days as finAPI's are.
+//
+// Upstreams for tests and benchmarks, not finAPI services: EchoHandler
+// answers with a description of the request it received; FixedHandler,
+// the load benchmark's, answers every request with one account list in
+// the shape of GET /api/v2/accounts (Access v2 endpoint list) and the
+// request id as Access returns it (spec, "Request IDs").
 package emulator
 
 import (

@@ -1116,3 +1116,56 @@ func TestRequestIDLimit(t *testing.T) {
 		t.Errorf("255-character request id: %d, echoed %q", res.status, res.header.Get("X-Request-Id"))
 	}
 }
+
+// TestFixedHandler: the benchmark upstream answers every request with the
+// same account list whatever headers it is sent, and returns the request
+// id as finAPI does (the caller's, or one of the same length).
+func TestFixedHandler(t *testing.T) {
+	srv := httptest.NewServer(FixedHandler())
+	defer srv.Close()
+	get := func(header http.Header) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/v2/accounts", strings.NewReader("ignored"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, body
+	}
+	plain, body := get(nil)
+	var list struct {
+		Accounts []struct {
+			ID   int    `json:"id"`
+			IBAN string `json:"iban"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || len(list.Accounts) != 1 || list.Accounts[0].IBAN == "" {
+		t.Fatalf("body %s: %+v, %v", body, list, err)
+	}
+	if plain.StatusCode != http.StatusOK || plain.Header.Get("Content-Type") != "application/json" ||
+		plain.ContentLength != int64(len(body)) {
+		t.Errorf("status %d, Content-Type %q, length %d of %d", plain.StatusCode, plain.Header.Get("Content-Type"), plain.ContentLength, len(body))
+	}
+	const id = "0123456789abcdef0123456789abcdef"
+	if got := plain.Header.Get("X-Request-Id"); len(got) != len(id) {
+		t.Errorf("generated request id %q: %d characters, want %d (as long as finproxy's)", got, len(got), len(id))
+	}
+	withHeaders, body2 := get(http.Header{"X-Request-Id": {id}, "Psu-Ip-Address": {"127.0.0.1"}, "Authorization": {"Bearer x"}})
+	if got := withHeaders.Header.Get("X-Request-Id"); got != id {
+		t.Errorf("request id %q, want the caller's %q", got, id)
+	}
+	if !bytes.Equal(body, body2) {
+		t.Errorf("the body changed with the request's headers:\n%s\n%s", body, body2)
+	}
+}

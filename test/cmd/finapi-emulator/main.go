@@ -1,6 +1,6 @@
 // Command finapi-emulator serves the finAPI emulator of package emulator:
-// finAPI Access, the finAPI Process Controller and an echo upstream, each on
-// its own address, for demos and black-box tests. It needs no credentials
+// finAPI Access, the finAPI Process Controller, an echo upstream and the
+// load benchmark's fixed upstream, each on its own address, for demos and black-box tests. It needs no credentials
 // and no internet.
 //
 // Every flag has an environment variable that sets its default:
@@ -8,6 +8,8 @@
 //	-addr             FINAPI_EMULATOR_ADDR             finAPI Access (default 127.0.0.1:8081)
 //	-processctl-addr  FINAPI_EMULATOR_PROCESSCTL_ADDR  Process Controller (default 127.0.0.1:8082)
 //	-echo-addr        FINAPI_EMULATOR_ECHO_ADDR        echo upstream (default 127.0.0.1:8083)
+//	-fixed-addr       FINAPI_EMULATOR_FIXED_ADDR       fixed finAPI-like upstream: one account
+//	                  list for every request (emulator.FixedHandler; default off)
 //	-client-id        FINAPI_EMULATOR_CLIENT_ID        accepted client id (default demo-client)
 //	-client-secret    FINAPI_EMULATOR_CLIENT_SECRET    accepted client secret (default demo-secret)
 //	-user-token-ttl   FINAPI_EMULATOR_USER_TOKEN_TTL   expires_in of user tokens (default 1h)
@@ -62,6 +64,7 @@ func run(args []string) error {
 	addr := fs.String("addr", env("FINAPI_EMULATOR_ADDR", "127.0.0.1:8081"), "finAPI Access listen address")
 	pcAddr := fs.String("processctl-addr", env("FINAPI_EMULATOR_PROCESSCTL_ADDR", "127.0.0.1:8082"), "Process Controller listen address")
 	echoAddr := fs.String("echo-addr", env("FINAPI_EMULATOR_ECHO_ADDR", "127.0.0.1:8083"), "echo upstream listen address")
+	fixedAddr := fs.String("fixed-addr", env("FINAPI_EMULATOR_FIXED_ADDR", ""), "fixed finAPI-like upstream listen address (the load benchmark's; off when empty)")
 	clientID := fs.String("client-id", env("FINAPI_EMULATOR_CLIENT_ID", "demo-client"), "accepted client id")
 	clientSecret := fs.String("client-secret", env("FINAPI_EMULATOR_CLIENT_SECRET", "demo-secret"), "accepted client secret")
 	ttl, err := time.ParseDuration(env("FINAPI_EMULATOR_USER_TOKEN_TTL", "1h"))
@@ -97,6 +100,7 @@ func run(args []string) error {
 		{"access", *addr, withStats(emu)},
 		{"processctl", *pcAddr, emu.ProcessController()},
 		{"echo", *echoAddr, emulator.EchoHandler()},
+		{"fixed", *fixedAddr, emulator.FixedHandler()},
 	}
 
 	var servers []*http.Server
