@@ -1,16 +1,53 @@
 // Command loadgen is the load generator of make bench (loopback only):
 //
-//	loadgen open -url U -rate R -duration D [-sessions N | -session-file F]
-//	    open loop: requests start at a constant rate whether or not earlier
-//	    ones have finished, and each latency counts from when its request
-//	    was due, not from when it was sent, so a stalled target shows as
-//	    queueing instead of being hidden (no coordinated omission)
+//	loadgen open -url U -rate R -duration D [-conns C] [-sessions N | -session-file F]
+//	    open loop at a constant rate, modelled on wrk2 (Gil Tene's
+//	    constant-throughput wrk; no code of it is used here)
 //	loadgen cold -url U -n N -concurrency C [-prefix P]
 //	    N requests, each of a session never seen before, C at a time: the
 //	    cost of first sight (user creation and login through finAPI)
 //	loadgen jwts -hmac K -issuer I -n N
 //	    prints N HS256 session JWTs (sub user-1 … user-N, valid 2 h), one
 //	    per line, for -session-file
+//
+// # Open loop
+//
+// The schedule is global and fixed before the run: request i (of
+// rate*duration) is due at start + i/rate, whatever the target does. C
+// persistent keep-alive HTTP/1.1 connections (-conns, 64) each have one
+// sender goroutine that takes the next request index from a shared counter,
+// sleeps until that request is due if it is early, writes a precomputed raw
+// GET (one byte slice per session, rotating over the sessions; -header
+// Authorization sends "Authorization: Bearer <session>"), and reads the
+// response with a small parser of its own (status line, headers, a body by
+// Content-Length, chunked or to the end of the connection) that allocates
+// nothing. This is wrk2's approach: the cost per request is a write and a
+// read on a connection that already exists, not a goroutine and a net/http
+// round trip, so the generator stays cheap next to the target sharing its
+// cores.
+//
+// Latency counts from when the request was due, not from when it was sent:
+// a sender that is still waiting for a slow answer takes its next request
+// late, and that delay is part of the next request's latency, so queueing
+// behind a stalled target shows instead of being hidden (no coordinated
+// omission). At most C requests are outstanding; a target slower than
+// C/rate per answer makes the senders fall behind schedule, which shows as
+// latency and in "max lag", how far behind schedule a sender started a
+// request at most (a generator that cannot keep up shows there too). Timer
+// granularity makes max lag a little above zero even on an idle machine.
+//
+// A request whose connection fails counts as failed (status 0) and the next
+// one on that connection dials again; after 5 failed dials in a row a
+// connection gives up for the run, which is reported (and the exit status
+// is 1). A request on a reused connection that the server had closed
+// before any byte of an answer is retried once on a new one, as net/http
+// does.
+//
+// Dropped: requests that were due but still unsent one second after the
+// last due time (the senders were that far behind). Everything stops at
+// the duration plus 10 s; a request still unanswered then counts as failed.
+// The warm-up (-warmup, 2 s) runs the same schedule first on the same
+// connections and is not counted.
 //
 // Results go to stdout as one human line and one line of key=value pairs
 // starting with "RESULT" for scripts.
@@ -42,7 +79,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "open":
-		err = open(os.Args[2:])
+		_, err = open(os.Args[2:], os.Stdout)
 	case "cold":
 		err = cold(os.Args[2:])
 	case "jwts":
@@ -137,68 +174,6 @@ func sessions(n int, file, prefix string) ([]string, error) {
 	return out, sc.Err()
 }
 
-func open(args []string) error {
-	fs := flag.NewFlagSet("open", flag.ExitOnError)
-	url := fs.String("url", "", "target URL (loopback)")
-	rate := fs.Float64("rate", 1000, "requests per second")
-	duration := fs.Duration("duration", 10*time.Second, "how long to send")
-	n := fs.Int("sessions", 1000, "sessions to rotate through (generated: <prefix>000000…)")
-	prefix := fs.String("prefix", "bench-session-", "prefix of generated sessions")
-	file := fs.String("session-file", "", "sessions to rotate through, one per line (instead of -sessions)")
-	header := fs.String("header", "X-Session-Id", "header carrying the session (Authorization: as a Bearer token)")
-	maxInFlight := fs.Int("max-in-flight", 4096, "requests outstanding at most; beyond, due requests are counted as dropped")
-	warmup := fs.Duration("warmup", 2*time.Second, "sent at the same rate first and not counted: connections are opened then, not in the measurement")
-	fs.Parse(args)
-	if err := loopback(*url); err != nil {
-		return err
-	}
-	ss, err := sessions(*n, *file, *prefix)
-	if err != nil {
-		return err
-	}
-	total := int(*rate * duration.Seconds())
-	interval := time.Duration(float64(time.Second) / *rate)
-	c := client(*maxInFlight)
-	if *warmup > 0 {
-		var wg sync.WaitGroup
-		start := time.Now()
-		for i := 0; i < int(*rate*warmup.Seconds()); i++ {
-			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-				time.Sleep(d)
-			}
-			wg.Go(func() { do(c, *url, *header, ss[i%len(ss)]) })
-		}
-		wg.Wait()
-	}
-	results := make([]result, total)
-	var inFlight, dropped atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := 0; i < total; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		if inFlight.Load() >= int64(*maxInFlight) {
-			dropped.Add(1)
-			results[i] = result{status: -1}
-			continue
-		}
-		inFlight.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer inFlight.Add(-1)
-			status := do(c, *url, *header, ss[i%len(ss)])
-			results[i] = result{latency: time.Since(due), status: status}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	report(fmt.Sprintf("open loop %.0f req/s for %v", *rate, *duration), results, elapsed, dropped.Load())
-	return nil
-}
-
 func cold(args []string) error {
 	fs := flag.NewFlagSet("cold", flag.ExitOnError)
 	url := fs.String("url", "", "target URL (loopback)")
@@ -229,11 +204,22 @@ func cold(args []string) error {
 		})
 	}
 	wg.Wait()
-	report(fmt.Sprintf("cold path: %d new sessions, concurrency %d", *n, *concurrency), results, time.Since(start), 0)
+	report(os.Stdout, fmt.Sprintf("cold path: %d new sessions, concurrency %d", *n, *concurrency), results, time.Since(start), 0, "")
 	return nil
 }
 
-func report(what string, results []result, elapsed time.Duration, dropped int64) {
+// summary is what report prints, for tests.
+type summary struct {
+	answered, ok, failed int
+	byStatus             map[int]int // failed requests by status, 0: transport error
+	dropped              int64
+	p50, p99, max        float64 // ms
+}
+
+// report prints one human line (what, the figures, then extra) and one
+// RESULT line of key=value pairs. Results of status -1 were never sent and
+// are not counted as answered.
+func report(w io.Writer, what string, results []result, elapsed time.Duration, dropped int64, extra string) summary {
 	var lat []time.Duration
 	ok, failed := 0, map[int]int{}
 	for _, r := range results {
@@ -265,11 +251,12 @@ func report(what string, results []result, elapsed time.Duration, dropped int64)
 		kinds = append(kinds, fmt.Sprintf("%s×%d", name, n))
 	}
 	slices.Sort(kinds)
-	fmt.Printf("%s: %d answered in %.2fs (%.0f/s), %d ok, %d failed %v, %d dropped; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
+	fmt.Fprintf(w, "%s: %d answered in %.2fs (%.0f/s), %d ok, %d failed %v, %d dropped; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms%s\n",
 		what, len(lat), elapsed.Seconds(), float64(len(lat))/elapsed.Seconds(), ok, errs, kinds, dropped,
-		pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1))
-	fmt.Printf("RESULT answered=%d ok=%d failed=%d dropped=%d seconds=%.3f p50=%.3f p90=%.3f p99=%.3f p999=%.3f max=%.3f\n",
+		pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1), extra)
+	fmt.Fprintf(w, "RESULT answered=%d ok=%d failed=%d dropped=%d seconds=%.3f p50=%.3f p90=%.3f p99=%.3f p999=%.3f max=%.3f\n",
 		len(lat), ok, errs, dropped, elapsed.Seconds(), pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1))
+	return summary{answered: len(lat), ok: ok, failed: errs, byStatus: failed, dropped: dropped, p50: pct(0.5), p99: pct(0.99), max: pct(1)}
 }
 
 func jwts(args []string) error {
