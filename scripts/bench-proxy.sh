@@ -250,7 +250,7 @@ if [[ $LATENCY == 1 ]]; then
   echo "== latency, open loop, ${DURATION}s each (latency from when each request was due)"
   open() { # label url rate: prints the run; sets P50 and P99 (ms)
     local out
-    out=$(./bin/loadgen open -url "$2" -session-file "$work/sessions" -rate "$3" -duration "${DURATION}s")
+    out=$(./bin/loadgen open -url "$2" -session-file "$work/sessions" -rate "$3" -duration "${DURATION}s" -conns 64)
     echo "  $1: $(grep -v '^RESULT' <<<"$out")"
     grep -q ' failed=0 dropped=0 ' <<<"$out" || failed=1
     P50=$(sed -nE 's/^RESULT .* p50=([0-9.]+) .*/\1/p' <<<"$out")
