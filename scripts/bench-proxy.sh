@@ -198,8 +198,8 @@ fi
 # Warm every session on every target (creates the finAPI users).
 for t in "${targets[@]}"; do
   IFS='|' read -r name url file <<<"$t"
-  out=$(./bin/loadgen open -url "$url" -session-file "$file" -rate 1000 -duration $((SESSIONS / 1000 + 1))s -warmup 0)
-  grep -q ' failed=0 ' <<<"$out" || { echo "warming $name failed: $out" >&2; exit 1; }
+  out=$(./bin/loadgen open -url "$url" -session-file "$file" -rate 1000 -duration $((SESSIONS / 1000 + 1))s -warmup 0 -conns 200)
+  grep -q ' failed=0 dropped=0 ' <<<"$out" || { echo "warming $name failed: $out" >&2; exit 1; }
 done
 
 declare -A rps
