@@ -30,7 +30,10 @@
 // a sender that is still waiting for a slow answer takes its next request
 // late, and that delay is part of the next request's latency, so queueing
 // behind a stalled target shows instead of being hidden (no coordinated
-// omission). At most C requests are outstanding; a target slower than
+// omission). A sender that was early and slept counts from when it woke
+// instead: Go's timers wake up to a millisecond late, a delay of the
+// generator's own that would otherwise add about half a millisecond to
+// every p50. At most C requests are outstanding; a target slower than
 // C/rate per answer makes the senders fall behind schedule, which shows as
 // latency and in "max lag", how far behind schedule a sender started a
 // request at most (a generator that cannot keep up shows there too). Timer

@@ -222,9 +222,16 @@ func (g *generator) send(c *hconn, p *phase) (maxLag time.Duration, gaveUp error
 		}
 		due := p.due(i)
 		now := time.Now()
+		// Latency counts from the due time when the sender comes to a
+		// request late (it was waiting for the target: queueing shows),
+		// and from when it woke when it was early and slept: the timer
+		// wakes up to a millisecond late, which is the generator's
+		// delay, not the target's.
+		from := due
 		if d := due.Sub(now); d > 0 {
 			time.Sleep(d)
 			now = time.Now()
+			from = now
 		}
 		if now.After(p.sendBy) || now.After(p.stop) {
 			return maxLag, nil // this one and all later ones stay unsent: dropped
@@ -232,7 +239,7 @@ func (g *generator) send(c *hconn, p *phase) (maxLag time.Duration, gaveUp error
 		maxLag = max(maxLag, now.Sub(due))
 		if c.c == nil {
 			if err := c.dial(g.addr, p.stop); err != nil {
-				p.results[i] = result{latency: time.Since(due), status: 0}
+				p.results[i] = result{latency: time.Since(from), status: 0}
 				if fails++; fails >= maxDialFails {
 					return maxLag, err
 				}
@@ -242,7 +249,7 @@ func (g *generator) send(c *hconn, p *phase) (maxLag time.Duration, gaveUp error
 			fails = 0
 		}
 		status := c.do(g.reqs[i%int64(len(g.reqs))], g.addr, p.stop)
-		p.results[i] = result{latency: time.Since(due), status: status}
+		p.results[i] = result{latency: time.Since(from), status: status}
 	}
 }
 
