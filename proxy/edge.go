@@ -75,53 +75,65 @@ func (c clientIP) of(r *http.Request) (ip string, peerTrusted bool) {
 func (s *server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ec echo.Context) error {
 		r := ec.Request()
-		st := stateOf(r)
-		ip, trusted := s.clientIP.of(r)
-		st.clientIP = ip
-		// The request's arrival time: no clock read per limit (and none
-		// at all for a limit that is off).
-		if ok, wait := s.ipLimit.allow(ip, st.start); !ok {
-			if s.cfg.Observer != nil {
-				s.cfg.Observer.RateLimited("ip")
-			}
-			return &rateLimitedError{wait: wait}
-		}
-		// The PSU headers are decided here and set in rewrite, after
-		// the reverse proxy removed the hop-by-hop headers: a caller's
-		// "Connection: PSU-IP-Address" must not strip them.
-		st.psuIP = ip
-		if v := r.Header.Get(psuIPHeader); trusted && v != "" {
-			st.psuIP = v
-		}
-		st.psuUserAgent = r.Header.Get(psuUserAgentHeader)
-		if st.psuUserAgent == "" {
-			st.psuUserAgent = r.UserAgent()
-		}
-		if max := s.cfg.MaxBodyBytes; max > 0 {
-			if r.ContentLength > max {
-				return errBodyTooLarge
-			}
-			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = http.MaxBytesReader(ec.Response(), r.Body, max)
-			}
+		if err := s.checkEdge(ec.Response(), r, stateOf(r)); err != nil {
+			return err
 		}
 		return next(ec)
 	}
+}
+
+func (s *server) checkEdge(w http.ResponseWriter, r *http.Request, st *state) error {
+	ip, trusted := s.clientIP.of(r)
+	st.clientIP = ip
+	// The request's arrival time: no clock read per limit (and none at
+	// all for a limit that is off).
+	if ok, wait := s.ipLimit.allow(ip, st.start); !ok {
+		if s.cfg.Observer != nil {
+			s.cfg.Observer.RateLimited("ip")
+		}
+		return &rateLimitedError{wait: wait}
+	}
+	// The PSU headers are decided here and set in rewrite, after the
+	// reverse proxy removed the hop-by-hop headers: a caller's
+	// "Connection: PSU-IP-Address" must not strip them.
+	st.psuIP = ip
+	if v := r.Header.Get(psuIPHeader); trusted && v != "" {
+		st.psuIP = v
+	}
+	st.psuUserAgent = r.Header.Get(psuUserAgentHeader)
+	if st.psuUserAgent == "" {
+		st.psuUserAgent = r.UserAgent()
+	}
+	if max := s.cfg.MaxBodyBytes; max > 0 {
+		if r.ContentLength > max {
+			return errBodyTooLarge
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+	}
+	return nil
 }
 
 // sessionLimit applies the per-session rate limit; it runs after the session
 // middleware.
 func (s *server) sessionLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ec echo.Context) error {
-		st := stateOf(ec.Request())
-		if ok, wait := s.sessionLimits.allow(st.session.ID, st.start); !ok {
-			if s.cfg.Observer != nil {
-				s.cfg.Observer.RateLimited("session")
-			}
-			return &rateLimitedError{wait: wait}
+		if err := s.limitSession(stateOf(ec.Request())); err != nil {
+			return err
 		}
 		return next(ec)
 	}
+}
+
+func (s *server) limitSession(st *state) error {
+	if ok, wait := s.sessionLimits.allow(st.session.ID, st.start); !ok {
+		if s.cfg.Observer != nil {
+			s.cfg.Observer.RateLimited("session")
+		}
+		return &rateLimitedError{wait: wait}
+	}
+	return nil
 }
 
 // isBodyTooLarge reports whether err came from the body limit.

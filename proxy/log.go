@@ -17,39 +17,30 @@ const RequestIDHeader = "X-Request-Id"
 // maxRequestIDLen is finAPI's limit for X-Request-Id.
 const maxRequestIDLen = 255
 
-// requestLog is the outermost middleware: it gives the request its state
-// and id, answers errors through the error table, and writes one log line
-// and one observation per request, also when the reverse proxy aborts a
-// response midway (a panic with http.ErrAbortHandler, re-raised after).
+// requestLog is the outermost middleware of the routes Echo serves (the
+// session endpoints, the requests of browsers when CORS is on; the others
+// take serveDirect, which does the same without Echo): it gives the
+// request its state and id, answers errors through the error table, and
+// writes one log line and one observation per request, also when the
+// reverse proxy aborts a response midway (a panic with
+// http.ErrAbortHandler, re-raised after).
 func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ec echo.Context) error {
-		st := &state{start: time.Now(), requestID: requestID(ec.Request().Header.Get(RequestIDHeader))}
-		ec.SetRequest(withState(ec.Request(), st))
-		ec.Response().Header().Set(RequestIDHeader, st.requestID)
-		// Every request body, whatever answers it, is bounded
-		// (BodyTimeout), and is closed without waiting when the request
-		// is done.
-		if r := ec.Request(); r.Body != nil && r.Body != http.NoBody {
-			body, release := s.bodies.wrap(r.Context(), r.Body)
-			r.Body = body
+		st, r := s.begin(ec.Response(), ec.Request())
+		ec.SetRequest(r)
+		if release := s.boundBody(r); release != nil {
 			defer release()
 		}
 		defer func() {
 			p := recover()
-			s.finish(ec, st, p != nil)
+			res := ec.Response()
+			s.finish(ec.Request(), st, res.Status, res.Size, res.Committed, res.Header(), p != nil)
 			if p != nil {
 				panic(p)
 			}
 		}()
-		// CONNECT (also in authority form, which has no path to route)
-		// and TRACE are refused whatever the route: no finAPI service
-		// takes them, a CONNECT tunnel would pass every check, and
-		// TRACE echoes the caller's headers. (Here rather than as a
-		// middleware of its own: Echo wraps those anew per request.)
 		var err error
-		if m := ec.Request().Method; m == http.MethodConnect || m == http.MethodTrace {
-			err = errMethodNotAllowed
-		} else {
+		if err = refusedMethod(r); err == nil {
 			err = next(ec)
 		}
 		if err != nil {
@@ -60,12 +51,45 @@ func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// begin returns r with a new state in its context, and the state: the
+// request id (the caller's or a new one), also set on the answer.
+func (s *server) begin(w http.ResponseWriter, r *http.Request) (*state, *http.Request) {
+	st := &state{start: time.Now(), requestID: requestID(r.Header.Get(RequestIDHeader))}
+	// A slice of the state's own (capacity 1, so an Add copies): Set
+	// would allocate one.
+	st.headers[1] = st.requestID
+	w.Header()[RequestIDHeader] = st.headers[1:2:2]
+	return st, withState(r, st)
+}
+
+// boundBody bounds r's body, whatever answers it (BodyTimeout), and
+// returns the function that closes it without waiting when the request is
+// done; nil for a request without a body.
+func (s *server) boundBody(r *http.Request) (release func()) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	body, release := s.bodies.wrap(r.Context(), r.Body)
+	r.Body = body
+	return release
+}
+
+// refusedMethod refuses CONNECT (also in authority form, which has no path
+// to route) and TRACE, whatever the route: no finAPI service takes them, a
+// CONNECT tunnel would pass every check, and TRACE echoes the caller's
+// headers.
+func refusedMethod(r *http.Request) error {
+	if m := r.Method; m == http.MethodConnect || m == http.MethodTrace {
+		return errMethodNotAllowed
+	}
+	return nil
+}
+
 // finish reports the request to the observer and writes its log line.
-func (s *server) finish(ec echo.Context, st *state, aborted bool) {
-	r, res := ec.Request(), ec.Response()
+// status, size, committed and h are what was answered.
+func (s *server) finish(r *http.Request, st *state, status int, size int64, committed bool, h http.Header, aborted bool) {
 	d := time.Since(st.start)
-	status := res.Status
-	if aborted && !res.Committed {
+	if aborted && !committed {
 		status = http.StatusInternalServerError // the connection is dropped unanswered
 	}
 	route := "-"
@@ -86,7 +110,7 @@ func (s *server) finish(ec echo.Context, st *state, aborted bool) {
 		RawJSON("duration_ms", millis(&st.scratch, d)).
 		Str("route", route).
 		Int64("bytes_in", max(r.ContentLength, 0)).
-		Int64("bytes_out", res.Size)
+		Int64("bytes_out", size)
 	if st.route != nil && st.token.AccessToken != "" {
 		ev = ev.Str("upstream", st.route.target.Host)
 	}
@@ -105,7 +129,7 @@ func (s *server) finish(ec echo.Context, st *state, aborted bool) {
 	if aborted {
 		ev = ev.Bool("aborted", true)
 	}
-	if reason := res.Header().Get(ReasonHeader); reason != "" {
+	if reason := h.Get(ReasonHeader); reason != "" {
 		ev = ev.Str("error", reason)
 		if status >= 500 {
 			ev = ev.AnErr("cause", st.err) // auth and transport errors name no secret

@@ -154,13 +154,19 @@ func New(c Config) (*Handler, error) {
 	if c.SessionHeader == "" {
 		c.SessionHeader = DefaultSessionConfig.Header
 	}
-	sessionMW, err := SessionConfig{Header: c.SessionHeader, Keys: c.Keys, Verify: c.VerifyJWT}.ToMiddleware()
+	sessions, err := SessionConfig{Header: c.SessionHeader, Keys: c.Keys, Verify: c.VerifyJWT}.normalized()
+	if err != nil {
+		return nil, err
+	}
+	sessionMW, err := sessions.ToMiddleware()
 	if err != nil {
 		return nil, err
 	}
 	s := &server{
-		cfg:    c,
-		router: newRouter(c.AccessURL, c.Routes),
+		cfg:     c,
+		session: sessions,
+		cors:    len(c.CORSOrigins) > 0,
+		router:  newRouter(c.AccessURL, c.Routes),
 		fwd: newForwarder(c.Transport, c.Tokens, c.SessionHeader, c.Processes && !c.ResumeProcesses, c.Audit,
 			log.New(c.Log.With().Str("source", "reverseproxy").Logger(), "", 0)),
 		clientIP:      clientIP{trusted: c.TrustedProxies},
@@ -228,6 +234,10 @@ func New(c Config) (*Handler, error) {
 			odd.ServeHTTP(w, r)
 			return
 		}
+		if s.direct(w, r) {
+			s.serveDirect(w, r)
+			return
+		}
 		e.ServeHTTP(w, r)
 	})
 	admit := &newIdentities{
@@ -248,6 +258,8 @@ func New(c Config) (*Handler, error) {
 
 type server struct {
 	cfg           Config
+	session       SessionConfig // with its defaults
+	cors          bool          // CORS is on (Config.CORSOrigins)
 	router        *router
 	fwd           *forwarder
 	clientIP      clientIP
@@ -262,45 +274,54 @@ type server struct {
 func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ec echo.Context) error {
 		r := ec.Request()
-		if err := checkPath(r.URL); err != nil {
+		if err := s.route(r, stateOf(r)); err != nil {
 			return err
-		}
-		// No finAPI service speaks WebSocket or h2c, and an upgraded
-		// connection would be a tunnel past route denial: the offer is
-		// ignored (RFC 9110 lets a server), so clients that offer h2c on
-		// every request (curl --http2, Java's HttpClient) still work.
-		r.Header.Del("Upgrade")
-		st := stateOf(r)
-		rt, restEscaped := s.router.match(r.URL.EscapedPath())
-		if rt == nil {
-			return errNoRoute
-		}
-		rest, err := url.PathUnescape(restEscaped)
-		if err != nil {
-			return errRouteDenied
-		}
-		st.route, st.upstream = rt, restEscaped
-		st.outPath, st.outRawPath = joinPath(rt.target, restEscaped)
-		// Denied is judged on the path as it arrived, without the route's
-		// prefix, and as the upstream finally receives it: a route's own
-		// base path (/legacy=https://host/api) joined with the rest must
-		// not reach /api/v2/clientConfiguration. For Access (no prefix,
-		// usually no base path) the three are one, judged once.
-		method := effectiveMethod(r)
-		if denied(method, r.URL.Path) ||
-			rest != r.URL.Path && denied(method, rest) ||
-			st.outPath != rest && st.outPath != r.URL.Path && denied(method, st.outPath) {
-			return errRouteDenied
 		}
 		return next(ec)
 	}
+}
+
+func (s *server) route(r *http.Request, st *state) error {
+	if err := checkPath(r.URL); err != nil {
+		return err
+	}
+	// No finAPI service speaks WebSocket or h2c, and an upgraded
+	// connection would be a tunnel past route denial: the offer is
+	// ignored (RFC 9110 lets a server), so clients that offer h2c on every
+	// request (curl --http2, Java's HttpClient) still work.
+	delete(r.Header, "Upgrade")
+	rt, restEscaped := s.router.match(r.URL.EscapedPath())
+	if rt == nil {
+		return errNoRoute
+	}
+	rest, err := url.PathUnescape(restEscaped)
+	if err != nil {
+		return errRouteDenied
+	}
+	st.route, st.upstream = rt, restEscaped
+	st.outPath, st.outRawPath = joinPath(rt.target, restEscaped)
+	// Denied is judged on the path as it arrived, without the route's
+	// prefix, and as the upstream finally receives it: a route's own base
+	// path (/legacy=https://host/api) joined with the rest must not reach
+	// /api/v2/clientConfiguration. For Access (no prefix, usually no base
+	// path) the three are one, judged once.
+	method := effectiveMethod(r)
+	if denied(method, r.URL.Path) ||
+		rest != r.URL.Path && denied(method, rest) ||
+		st.outPath != rest && st.outPath != r.URL.Path && denied(method, st.outPath) {
+		return errRouteDenied
+	}
+	return nil
 }
 
 // forward obtains the session's token, buffers a small body for a replay,
 // and hands the request to the reverse proxy.
 func (s *server) forward(ec echo.Context) error {
 	r := ec.Request()
-	st := stateOf(r)
+	return s.forwardTo(ec.Response(), r, stateOf(r))
+}
+
+func (s *server) forwardTo(w http.ResponseWriter, r *http.Request, st *state) error {
 	t, err := s.cfg.Tokens.Token(r.Context(), st.session)
 	if err != nil {
 		return err
@@ -310,7 +331,7 @@ func (s *server) forward(ec echo.Context) error {
 		return err
 	}
 	start := time.Now()
-	s.fwd.rp.ServeHTTP(ec.Response(), r)
+	s.fwd.rp.ServeHTTP(w, r)
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Upstream(st.route.prefix, time.Since(start))
 	}
@@ -405,19 +426,24 @@ func methodNotAllowed(allow string) echo.HandlerFunc {
 // handleError answers every error a handler or middleware returned, through
 // the error table.
 func (s *server) handleError(err error, ec echo.Context) {
-	if ec.Response().Committed {
+	s.answer(ec.Response(), ec.Response().Committed, ec.Request(), err)
+}
+
+// answer answers err through the error table, unless an answer began.
+func (s *server) answer(w http.ResponseWriter, committed bool, r *http.Request, err error) {
+	if committed {
 		return
 	}
-	if errors.Is(err, context.Canceled) && ec.Request().Context().Err() != nil {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The caller went away while waiting (for a token): nobody
 		// reads an answer, and it is no failure of finAPI's.
-		ec.Response().WriteHeader(499)
+		w.WriteHeader(499)
 		return
 	}
 	if rl := (*rateLimitedError)(nil); errors.As(err, &rl) && rl.kind != "" {
 		s.admit.refused(rl)
 	}
-	writeError(ec.Response(), ec.Request(), err)
+	writeError(w, r, err)
 }
 
 // knownMethod reports whether Echo's Any routes method; others (WebDAV's

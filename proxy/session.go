@@ -49,14 +49,9 @@ var DefaultSessionConfig = SessionConfig{
 // 401 missing_session, a malformed one 400 invalid_session; nothing goes
 // upstream then.
 func (c SessionConfig) ToMiddleware() (echo.MiddlewareFunc, error) {
-	if c.Skipper == nil {
-		c.Skipper = DefaultSessionConfig.Skipper
-	}
-	if c.Header == "" {
-		c.Header = DefaultSessionConfig.Header
-	}
-	if c.Keys == nil {
-		return nil, errors.New("proxy: session middleware needs Keys")
+	c, err := c.normalized()
+	if err != nil {
+		return nil, err
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(ec echo.Context) error {
@@ -64,27 +59,48 @@ func (c SessionConfig) ToMiddleware() (echo.MiddlewareFunc, error) {
 				return next(ec)
 			}
 			r := ec.Request()
-			vals := r.Header.Values(c.Header)
-			if c.Verify != nil {
-				return c.jwt(r, vals, next, ec)
+			if err := c.identify(r, stateOf(r)); err != nil {
+				return err
 			}
-			switch {
-			case len(vals) == 0 || vals[0] == "":
-				return errMissingSession
-			case len(vals) > 1 || !validSession(vals[0]):
-				return errInvalidSession
-			}
-			st := stateOf(r)
-			st.session = c.Keys.Session(vals[0])
-			st.hasSession = true
 			return next(ec)
 		}
 	}, nil
 }
 
+// normalized returns c with its defaults, or why it cannot work.
+func (c SessionConfig) normalized() (SessionConfig, error) {
+	if c.Skipper == nil {
+		c.Skipper = DefaultSessionConfig.Skipper
+	}
+	if c.Header == "" {
+		c.Header = DefaultSessionConfig.Header
+	}
+	if c.Keys == nil {
+		return c, errors.New("proxy: session middleware needs Keys")
+	}
+	return c, nil
+}
+
+// identify puts the session r carries into st, or returns why it has none.
+func (c SessionConfig) identify(r *http.Request, st *state) error {
+	vals := r.Header.Values(c.Header)
+	if c.Verify != nil {
+		return c.jwt(r, st, vals)
+	}
+	switch {
+	case len(vals) == 0 || vals[0] == "":
+		return errMissingSession
+	case len(vals) > 1 || !validSession(vals[0]):
+		return errInvalidSession
+	}
+	st.session = c.Keys.Session(vals[0])
+	st.hasSession = true
+	return nil
+}
+
 // jwt handles a request in jwt mode: the JWT comes from the session header
 // or, without one, from Authorization: Bearer. A refused token is 401.
-func (c SessionConfig) jwt(r *http.Request, vals []string, next echo.HandlerFunc, ec echo.Context) error {
+func (c SessionConfig) jwt(r *http.Request, st *state, vals []string) error {
 	var raw string
 	switch {
 	case len(vals) > 1:
@@ -104,7 +120,6 @@ func (c SessionConfig) jwt(r *http.Request, vals []string, next echo.HandlerFunc
 	if err != nil {
 		return errors.Join(errSessionRefused, err)
 	}
-	st := stateOf(r)
 	switch {
 	case userID == "":
 		st.session = c.Keys.Session(id)
@@ -114,7 +129,7 @@ func (c SessionConfig) jwt(r *http.Request, vals []string, next echo.HandlerFunc
 		return errors.Join(errSessionRefused, jwtsession.ErrBadUserID)
 	}
 	st.hasSession = true
-	return next(ec)
+	return nil
 }
 
 // validSession accepts 16 to 512 characters of [A-Za-z0-9._~+/=-].

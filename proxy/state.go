@@ -14,6 +14,7 @@ import (
 // context, created once by the outermost middleware.
 type state struct {
 	ctx       stateContext // the request's context node (withState)
+	w         response     // the answer's writer on serveDirect's path
 	start     time.Time
 	requestID string
 
