@@ -129,13 +129,26 @@ func (s *server) finish(r *http.Request, st *state, status int, size int64, comm
 	if aborted {
 		ev = ev.Bool("aborted", true)
 	}
-	if reason := h.Get(ReasonHeader); reason != "" {
+	// Only error answers carry a reason: no header lookup for the others.
+	if reason := reasonOf(status, h); reason != "" {
 		ev = ev.Str("error", reason)
 		if status >= 500 {
 			ev = ev.AnErr("cause", st.err) // auth and transport errors name no secret
 		}
 	}
 	ev.Msg("request")
+}
+
+// reasonOf returns the reason of an error answer (ReasonHeader), "" for
+// the others.
+func reasonOf(status int, h http.Header) string {
+	if status < 400 {
+		return ""
+	}
+	if v := h[ReasonHeader]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // requestID keeps the caller's id if finAPI would accept it (up to 255

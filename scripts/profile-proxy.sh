@@ -4,9 +4,10 @@
 # finproxy (header mode, memory store, log level info, 1000 sessions
 # rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while the
 # proxy's own CPU time (utime+stime from /proc) is read before and after,
-# printed as CPU per request; then an 8 s CPU profile of each under the same
-# load, kept in OUT (default: a new temp dir) for `go tool pprof`. About a
-# minute; stops by itself. Needs bin/ (make build; the script builds
+# printed as CPU per request; then a CPU profile of each under the same load
+# (PROFILE_SECONDS, 20), kept in OUT (default: a new temp dir) for `go tool
+# pprof`, and the request log's share of finproxy's CPU from it. About a
+# minute and a half; stops by itself. Needs bin/ (make build; the script builds
 # bareproxy) and wrk (installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,13 +63,25 @@ for t in bare:$bare:$BARE finproxy:$fp:$FP; do
   rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   printf '  %-9s %9s req/s  %6.1f µs of its own CPU per request\n' "$name" "$rate" "$(bc -l <<<"($c1 - $c0) / $tick / $n * 1000000")"
 done
-echo "== CPU profiles under the same load (8 s each): $OUT/bare.prof, $OUT/finproxy.prof"
+P=${PROFILE_SECONDS:-20}
+echo "== CPU profiles under the same load ($P s each): $OUT/bare.prof, $OUT/finproxy.prof"
 for t in bare:$BARE:$BAREPPROF finproxy:$FP:$FPADMIN; do
   IFS=: read -r name host port phost pport <<<"$t"
-  run "$host:$port" 11s >/dev/null &
+  run "$host:$port" $((P + 3))s >/dev/null &
   load=$!
   sleep 1
-  curl -fsS -o "$OUT/$name.prof" "http://$phost:$pport/debug/pprof/profile?seconds=8"
+  curl -fsS -o "$OUT/$name.prof" "http://$phost:$pport/debug/pprof/profile?seconds=$P"
   wait $load
 done
 echo "  go tool pprof -top -cum bin/finproxy $OUT/finproxy.prof"
+# The request log's share of finproxy's CPU, from the profile (a share
+# within one process and one run, which the machine's noise moves far less
+# than req/s): building the line (server.finish without the metrics it
+# also records) and the writer goroutine (redaction, the write).
+top=$(go tool pprof -top -cum bin/finproxy "$OUT/finproxy.prof" 2>/dev/null)
+share() { awk -v f="$1" '$6 == f {sub("%", "", $5); print $5; found=1} END {if (!found) print 0}' <<<"$top"; }
+build=$(share 'github.com/finproxy/finproxy/proxy.(*server).finish')
+observe=$(share 'github.com/finproxy/finproxy/metrics.(*Metrics).Request')
+writer=$(share 'github.com/finproxy/finproxy/logbuf.(*Writer).run')
+awk -v b="$build" -v o="$observe" -v w="$writer" 'BEGIN {
+  printf "== the request log: %.1f %% of finproxy'"'"'s CPU (building the line %.1f %%, the writer goroutine %.1f %%)\n", b - o + w, b - o, w }'
