@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -13,8 +14,8 @@ import (
 // go to it (New's dispatch).
 func (s *server) serveDirect(w http.ResponseWriter, r *http.Request) {
 	st, r := s.begin(w, r)
-	st.w.ResponseWriter = w
 	rw := &st.w
+	rw.reset(w)
 	if release := s.boundBody(r); release != nil {
 		defer release()
 	}
@@ -78,6 +79,18 @@ type response struct {
 	status    int
 	size      int64
 	committed bool
+	// After an interim answer the reverse proxy clears the header map,
+	// so the headers finproxy set before it began (the request id, Vary:
+	// Origin) are noted at the first one and set again on the final.
+	interim  bool
+	keepID   string
+	keepVary bool
+}
+
+// reset makes w write to rw, with the status net/http answers when nothing
+// is written.
+func (w *response) reset(rw http.ResponseWriter) {
+	*w = response{ResponseWriter: rw, status: http.StatusOK}
 }
 
 // WriteHeader sends the status once. An interim (1xx) answer an upstream
@@ -88,8 +101,25 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if h := w.Header(); !w.interim {
+			// Ours come first: set before the upstream's were added.
+			w.interim = true
+			if v := h[RequestIDHeader]; len(v) > 0 {
+				w.keepID = v[0]
+			}
+			w.keepVary = slices.Contains(h["Vary"], "Origin")
+		}
 		w.ResponseWriter.WriteHeader(code)
 		return
+	}
+	if w.interim {
+		h := w.Header()
+		if w.keepID != "" {
+			h[RequestIDHeader] = []string{w.keepID}
+		}
+		if w.keepVary && !slices.Contains(h["Vary"], "Origin") {
+			h.Add("Vary", "Origin")
+		}
 	}
 	w.status, w.committed = code, true
 	w.ResponseWriter.WriteHeader(code)

@@ -184,26 +184,41 @@ func TestDirectPathWithCORSVariesOnOrigin(t *testing.T) {
 
 // TestInterimAnswerKeepsTheFinalStatus: an upstream's 103 Early Hints goes
 // to the caller and the final status after it is the one answered,
-// observed and logged.
+// observed and logged, with finproxy's request id (and, with CORS on, its
+// Vary: Origin) on the final answer, on the direct path and through Echo
+// (a browser's request with CORS on) alike.
 func TestInterimAnswerKeepsTheFinalStatus(t *testing.T) {
+	const origin = "https://app.example"
 	srv, obs := directTestProxy(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</style.css>; rel=preload")
 		w.WriteHeader(http.StatusEarlyHints)
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"errors":[]}`)
-	}), Config{})
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v2/accounts/9", nil)
-	req.Header.Set("X-Session-Id", "direct-session-0123456789")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusNotFound || string(body) != `{"errors":[]}` {
-		t.Errorf("status %d, body %q; want the upstream's 404", res.StatusCode, body)
-	}
-	if got := obs.last(); got != http.StatusNotFound {
-		t.Errorf("observed status %d, want 404", got)
+	}), Config{CORSOrigins: []string{origin}})
+	for _, viaEcho := range []bool{false, true} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v2/accounts/9", nil)
+		req.Header.Set("X-Session-Id", "direct-session-0123456789")
+		req.Header.Set("X-Request-Id", "interim-test-request-id")
+		if viaEcho {
+			req.Header.Set("Origin", origin)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound || string(body) != `{"errors":[]}` {
+			t.Errorf("via Echo %v: status %d, body %q; want the upstream's 404", viaEcho, res.StatusCode, body)
+		}
+		if got := res.Header.Values("X-Request-Id"); !slices.Equal(got, []string{"interim-test-request-id"}) {
+			t.Errorf("via Echo %v: X-Request-Id %q on the final answer", viaEcho, got)
+		}
+		if !slices.Contains(res.Header.Values("Vary"), "Origin") {
+			t.Errorf("via Echo %v: Vary %q on the final answer, want Origin", viaEcho, res.Header.Values("Vary"))
+		}
+		if got := obs.last(); got != http.StatusNotFound {
+			t.Errorf("via Echo %v: observed status %d, want 404", viaEcho, got)
+		}
 	}
 }

@@ -316,9 +316,21 @@ func (s *server) route(r *http.Request, st *state) error {
 
 // forward obtains the session's token, buffers a small body for a replay,
 // and hands the request to the reverse proxy.
+//
+// On Echo's routes too the reverse proxy writes through the state's
+// response, which passes an upstream's interim (1xx) answers on without
+// ending the header (echo.Response takes any status as the final one),
+// and what it wrote is then told to echo.Response for the log line.
 func (s *server) forward(ec echo.Context) error {
 	r := ec.Request()
-	return s.forwardTo(ec.Response(), r, stateOf(r))
+	st := stateOf(r)
+	res := ec.Response()
+	st.w.reset(res.Writer)
+	err := s.forwardTo(&st.w, r, st)
+	if st.w.committed {
+		res.Status, res.Size, res.Committed = st.w.status, st.w.size, true
+	}
+	return err
 }
 
 func (s *server) forwardTo(w http.ResponseWriter, r *http.Request, st *state) error {

@@ -100,9 +100,15 @@ func Bytes(p []byte, secrets ...[]byte) []byte {
 // returns, so most lines have none, and the search for the schemes (whose
 // first letter is in every hex id) is skipped: a few vectorised scans of
 // the whole batch instead of one search per 'b'.
+//
+// A raw line feed, which the pattern's \s also matches, is not looked for:
+// every batch holds one at each line's end, and what follows it is the
+// next line's first byte, '{' for JSON lines, which no credential starts
+// with (a console line has spaces anyway). The pattern is case-blind, so
+// \U0020 counts too, though zerolog never writes it.
 func mayHoldSpace(p []byte) bool {
 	return bytes.IndexByte(p, ' ') >= 0 || bytes.IndexByte(p, '\t') >= 0 || bytes.IndexByte(p, '\r') >= 0 ||
-		bytes.IndexByte(p, '\f') >= 0 || bytes.Contains(p, []byte(`\u0020`))
+		bytes.IndexByte(p, '\f') >= 0 || bytes.Contains(p, []byte(`\u0020`)) || bytes.Contains(p, []byte(`\U0020`))
 }
 
 // secretNames are the words that make a JSON field name secret.
@@ -110,52 +116,92 @@ var secretNames = []string{"password", "secret", "token", "authorization", "cook
 
 // blankSecretFields replaces the values of JSON string fields whose names
 // contain a secret word, as zerolog writes them: "refresh_token":"…", at
-// any depth. It reads each line as a run of JSON strings: a string
-// followed by ':' is a field name, the string after it the value; every
-// other byte is skipped. A line is read on its own, so a broken one
-// cannot shift the next out of step. It copies p only when it changes
-// something.
+// any depth. Each line is read on its own, so a broken one cannot shift
+// the next out of step. A JSON line (zerolog's default format; it starts
+// with '{') is read as a run of JSON strings: a string followed by ':' is
+// a field name, the string after it the value; every other byte is
+// skipped. Any other line (the console format, whose message is written
+// raw, so a stray quote can stand anywhere) is searched for `":"`
+// instead, which finds a field however the quotes before it fell. It
+// copies p only when it changes something.
 func blankSecretFields(p []byte) []byte {
-	var out []byte
-	last := 0 // p[:last] is already in out
+	b := blanker{p: p}
 	for lineStart := 0; lineStart < len(p); {
 		lineEnd := len(p)
 		if nl := bytes.IndexByte(p[lineStart:], '\n'); nl >= 0 {
 			lineEnd = lineStart + nl
 		}
-		line := p[:lineEnd] // indexes stay p's
-		for i := lineStart; i < lineEnd; {
-			for i < lineEnd && line[i] != '"' {
-				i++ // the next string is a byte or two away: no vectorised search
-			}
-			if i == lineEnd {
-				break
-			}
-			nameStart := i + 1
-			nameEnd := stringEnd(line, nameStart)
-			i = nameEnd + 1
-			if i >= lineEnd || line[i] != ':' {
-				continue // a value, or the line's end
-			}
-			if i+1 >= lineEnd || line[i+1] != '"' {
-				i++ // a number, object, array, true, false or null
-				continue
-			}
-			valStart := i + 2
-			valEnd := stringEnd(line, valStart)
-			if secretName(line[nameStart:nameEnd]) {
-				out = append(out, p[last:valStart]...)
-				out = append(out, Mask...)
-				last = valEnd
-			}
-			i = valEnd + 1
+		if p[lineStart] == '{' {
+			b.jsonLine(lineStart, lineEnd)
+		} else if lineEnd > lineStart {
+			b.looseLine(lineStart, lineEnd)
 		}
 		lineStart = lineEnd + 1
 	}
-	if out == nil {
+	if b.out == nil {
 		return p
 	}
-	return append(out, p[last:]...)
+	return append(b.out, p[b.last:]...)
+}
+
+// blanker builds the redacted copy of p: p[:last] is already in out.
+type blanker struct {
+	p, out []byte
+	last   int
+}
+
+// blank replaces p[valStart:valEnd] with Mask.
+func (b *blanker) blank(valStart, valEnd int) {
+	b.out = append(b.out, b.p[b.last:valStart]...)
+	b.out = append(b.out, Mask...)
+	b.last = valEnd
+}
+
+func (b *blanker) jsonLine(lineStart, lineEnd int) {
+	line := b.p[:lineEnd] // indexes stay p's
+	for i := lineStart; i < lineEnd; {
+		for i < lineEnd && line[i] != '"' {
+			i++ // the next string is a byte or two away: no vectorised search
+		}
+		if i == lineEnd {
+			return
+		}
+		nameStart := i + 1
+		nameEnd := stringEnd(line, nameStart)
+		i = nameEnd + 1
+		if i >= lineEnd || line[i] != ':' {
+			continue // a value, or the line's end
+		}
+		if i+1 >= lineEnd || line[i+1] != '"' {
+			i++ // a number, object, array, true, false or null
+			continue
+		}
+		valStart := i + 2
+		valEnd := stringEnd(line, valStart)
+		if secretName(line[nameStart:nameEnd]) {
+			b.blank(valStart, valEnd)
+		}
+		i = valEnd + 1
+	}
+}
+
+func (b *blanker) looseLine(lineStart, lineEnd int) {
+	line := b.p[:lineEnd]
+	sep := []byte(`":"`)
+	for i := lineStart; i < lineEnd; {
+		j := bytes.Index(line[i:], sep)
+		if j < 0 {
+			return
+		}
+		j += i
+		start := bytes.LastIndexByte(line[lineStart:j], '"')
+		valStart := j + len(sep)
+		valEnd := stringEnd(line, valStart)
+		if start >= 0 && secretName(line[lineStart+start+1:j]) {
+			b.blank(valStart, valEnd)
+		}
+		i = valEnd + 1
+	}
 }
 
 // stringEnd returns the index of the quote that ends the JSON string
@@ -209,8 +255,6 @@ func hasPrefixFold(p []byte, w string) bool {
 	return true
 }
 
-// containsFold reports whether p contains the lowercase ASCII word w in any
-// case, without allocating.
 // containsFold reports whether p contains w (lower case) in any case. It
 // jumps from one possible first letter to the next (bytes.IndexByte is
 // vectorised) instead of comparing at every position.

@@ -34,6 +34,8 @@ func TestWriterRedactsEverySecretKind(t *testing.T) {
 		{"after an array of strings", `{"names":["a","b:"],"token":"tok-after-array-1"}`, "tok-after-array-1"},
 		{"truncated line", `{"level":"warn","refresh_token":"ref-truncated-123456`, "ref-truncated-123456"},
 		{"bearer after an escaped space", `{"err":"Authorization:Bearer\u0020yvMbx_TgwdYE0hgOVb8N4Z"}`, "yvMbx_TgwdYE0hgOVb8N4Z"},
+		{"console line with a stray quote", `2026-12-02T04:00:00Z INF he said " err={"token":"secret-console-123"}`, "secret-console-123"},
+		{"bearer after an upper-case escaped space", `{"err":"Bearer\U0020yvMbx_TgwdYE0hgOVb8N4Z"}`, "yvMbx_TgwdYE0hgOVb8N4Z"},
 		{"bearer after a tab", "{\"err\":\"Bearer\tyvMbx_TgwdYE0hgOVb8N4Z\"}", "yvMbx_TgwdYE0hgOVb8N4Z"},
 	}
 	for _, c := range cases {
