@@ -82,6 +82,7 @@ func (s *server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// checkEdge is edge's work, for both paths.
 func (s *server) checkEdge(w http.ResponseWriter, r *http.Request, st *state) error {
 	ip, trusted := s.clientIP.of(r)
 	st.clientIP = ip
@@ -126,6 +127,7 @@ func (s *server) sessionLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// limitSession is sessionLimit's work, for both paths.
 func (s *server) limitSession(st *state) error {
 	if ok, wait := s.sessionLimits.allow(st.session.ID, st.start); !ok {
 		if s.cfg.Observer != nil {

@@ -281,6 +281,8 @@ func (s *server) resolve(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// route checks r's path, picks its upstream into st and refuses denied
+// routes (resolve's work, for both paths).
 func (s *server) route(r *http.Request, st *state) error {
 	if err := checkPath(r.URL); err != nil {
 		return err
@@ -333,6 +335,7 @@ func (s *server) forward(ec echo.Context) error {
 	return err
 }
 
+// forwardTo is forward's work on w, for both paths.
 func (s *server) forwardTo(w http.ResponseWriter, r *http.Request, st *state) error {
 	t, err := s.cfg.Tokens.Token(r.Context(), st.session)
 	if err != nil {
