@@ -12,9 +12,10 @@
 # its answer does not grow with the headers a proxy sends.
 #
 # 1. Throughput: wrk, THREADS threads and CONNS connections, rotating over
-#    SESSIONS warm sessions (a wrk Lua script), DURATION seconds per target,
-#    ROUNDS rounds in rotated order; req/s per round, each ratio to the bare
-#    engine of the same round, the median and the spread.
+#    SESSIONS warm sessions (a wrk Lua script), DURATION seconds per run,
+#    ROUNDS rounds in rotated order; every target runs next to a run of the
+#    bare engine (which first alternates), and its ratio is taken within
+#    that pair; req/s of every run, the median ratio and the spread.
 # 2. Latency, open loop (test/cmd/loadgen: requests start at a constant
 #    rate whatever the target does, latency counted from when a request was
 #    due, so queueing shows): the bare engine and finproxy header at half
@@ -32,16 +33,18 @@
 # new-session budget raised so that warming and the cold path are not
 # refused. Bounded: every step stops by itself; loopback only.
 #
-# Environment: DURATION (10), CONNS (32), THREADS (1), ROUNDS (3),
+# Environment: DURATION (5), CONNS (32), THREADS (1), ROUNDS (5),
 # SESSIONS (1000), BASE_PORT (18180; uses BASE_PORT+1 .. +24), LOG_LEVEL
 # (info), REDIS (auto, or 0 to skip), REDIS_URL (redis://127.0.0.1:6379/13),
-# LATENCY (1; 0 skips step 2), COLD (1; 0 skips step 3).
+# LATENCY (1; 0 skips step 2), LAT_DURATION (10: seconds per open-loop
+# run), COLD (1; 0 skips step 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+LAT_DURATION=${LAT_DURATION:-10}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-1}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 SESSIONS=${SESSIONS:-1000}
 BASE_PORT=${BASE_PORT:-18180}
 LOG_LEVEL=${LOG_LEVEL:-info}
@@ -204,7 +207,7 @@ done
 
 declare -A rps
 failed=0
-wrkrun() { # round name url file
+wrkrun() { # key name url file: one wrk run; prints it, sets rps[key]
   local out r non2xx sockerr
   out=$(SESSIONS_FILE=$4 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$work/rotate.lua" "$3")
   r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
@@ -213,44 +216,67 @@ wrkrun() { # round name url file
   printf '  %-12s %10s req/s%s%s\n' "$2" "$r" "${non2xx:+   non-2xx $non2xx}" "${sockerr:+   socket errors: $sockerr}"
   # Error answers are cheap: a run with any is not a measurement.
   if [[ -n $non2xx || -n $sockerr ]]; then failed=1; fi
-  rps[$1:$2]=$r
+  rps[$1]=$r
 }
 
-echo "== throughput: wrk -t$THREADS -c$CONNS -d${DURATION}s, $SESSIONS sessions rotating, $(nproc) cores, loopback, $ROUNDS rounds, finproxy log level $LOG_LEVEL"
+# Each target is measured right next to a run of the bare engine (a pair),
+# and its ratio is taken within the pair: this machine's speed drifts by
+# tens of per cent over a minute, which a ratio to a baseline measured a
+# minute earlier would carry. Which of the two runs first alternates from
+# round to round, so a steady drift cancels too.
+echo "== throughput: wrk -t$THREADS -c$CONNS -d${DURATION}s, $SESSIONS sessions rotating, $(nproc) cores, loopback, $ROUNDS rounds of pairs (the bare engine next to each target), finproxy log level $LOG_LEVEL"
+bare_url=${targets[0]#*|}
+bare_url=${bare_url%%|*}
 n=${#targets[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
   echo " round $round"
-  for ((i = 0; i < n; i++)); do
-    IFS='|' read -r name url file <<<"${targets[$(((i + round - 1) % n))]}"
-    wrkrun "$round" "$name" "$url" "$file"
+  for ((i = 1; i < n; i++)); do
+    IFS='|' read -r name url file <<<"${targets[$(((i + round - 2) % (n - 1) + 1))]}"
+    if (((round + i) % 2)); then
+      wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions"
+      wrkrun "$round:$name" "$name" "$url" "$file"
+    else
+      wrkrun "$round:$name" "$name" "$url" "$file"
+      wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions"
+    fi
   done
 done
 
 median() { sort -n | awk '{v[NR]=$1} END {print NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
-# ratio a b: a's req/s over b's per round; prints "median (min–max)".
+# ratio a b: a's req/s over b's, per round; prints "median (min–max)".
 ratio() {
   for ((round = 1; round <= ROUNDS; round++)); do
     awk -v a="${rps[$round:$1]}" -v b="${rps[$round:$2]}" 'BEGIN {printf "%.3f\n", a/b}'
   done | sort -n | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
     printf "%.2f (%.2f–%.2f)", m, v[1], v[NR]}'
 }
-medrps() { for ((round = 1; round <= ROUNDS; round++)); do echo "${rps[$round:$1]}"; done | median; }
-echo " ratio to the bare engine, median of the rounds (spread):"
+# medrps name: the median req/s of name's runs (bare: all its runs).
+medrps() {
+  for k in "${!rps[@]}"; do
+    if [[ $1 == bare && $k == *:bare ]] || [[ $k == *:"$1" ]]; then echo "${rps[$k]}"; fi
+  done | median
+}
+echo " ratio to the bare engine of the same pair, median of the rounds (spread):"
 for t in "${targets[@]:1}"; do
   IFS='|' read -r name _ _ <<<"$t"
-  printf '  %-12s %s\n' "$name" "$(ratio "$name" bare)"
+  printf '  %-12s %s\n' "$name" "$(ratio "$name" "$name:bare")"
 done
-echo " the request log's cost: header (log level $LOG_LEVEL) over header-nolog (warn: no line per request), median (spread):"
-printf '  %-12s %s\n' header "$(ratio header header-nolog)"
+echo " the request log's cost: header (log level $LOG_LEVEL) over header-nolog (warn: no line per request), each against its pair's bare run, median (spread):"
+for ((round = 1; round <= ROUNDS; round++)); do
+  rps[$round:log]=$(awk -v h="${rps[$round:header]}" -v hb="${rps[$round:header:bare]}" \
+    -v n="${rps[$round:header-nolog]}" -v nb="${rps[$round:header-nolog:bare]}" 'BEGIN {printf "%.6f", (h/hb) / (n/nb)}')
+  rps[$round:one]=1
+done
+printf '  %-12s %s\n' header "$(ratio log one)"
 
 if [[ $LATENCY == 1 ]]; then
   bare_max=$(medrps bare)
   header_max=$(medrps header)
   half=$(awk -v m="$bare_max" 'BEGIN {printf "%d", m / 2}')
-  echo "== latency, open loop, ${DURATION}s each (latency from when each request was due)"
+  echo "== latency, open loop, ${LAT_DURATION}s each (latency from when each request was due)"
   open() { # label url rate: prints the run; sets P50 and P99 (ms)
     local out
-    out=$(./bin/loadgen open -url "$2" -session-file "$work/sessions" -rate "$3" -duration "${DURATION}s" -conns 64)
+    out=$(./bin/loadgen open -url "$2" -session-file "$work/sessions" -rate "$3" -duration "${LAT_DURATION}s" -conns 64)
     echo "  $1: $(grep -v '^RESULT' <<<"$out")"
     grep -q ' failed=0 dropped=0 ' <<<"$out" || failed=1
     P50=$(sed -nE 's/^RESULT .* p50=([0-9.]+) .*/\1/p' <<<"$out")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # profile-proxy.sh: where a request's CPU goes, finproxy against the bare
 # engine. Starts the emulator's fixed upstream, test/cmd/bareproxy and
-# finproxy (header mode, memory store, log level info, 1000 sessions
-# rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while the
+# finproxy (MODE: header, the default, or jwt with HS256 tokens; memory
+# store, log level info, 1000 sessions rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while the
 # proxy's own CPU time (utime+stime from /proc) is read before and after,
 # printed as CPU per request; then a CPU profile of each under the same load
 # (PROFILE_SECONDS, 20), kept in OUT (default: a new temp dir) for `go tool
@@ -12,6 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
+MODE=${MODE:-header}
+HMAC=bench-jwt-hmac-secret-0123456789abcdef0123
+case $MODE in
+header) modeenv=() ;;
+jwt) modeenv=(FINPROXY_SESSION_AUTH=jwt FINPROXY_JWT_HMAC_SECRET=$HMAC FINPROXY_JWT_ISSUER=bench) ;;
+*) echo "MODE must be header or jwt, not $MODE" >&2; exit 2 ;;
+esac
 mkdir -p "$OUT"
 BASE=${BASE_PORT:-28180}
 EMU=127.0.0.1:$((BASE + 1)) PCTL=127.0.0.1:$((BASE + 2)) UP=127.0.0.1:$((BASE + 3))
@@ -20,6 +27,7 @@ FP=127.0.0.1:$((BASE + 11)) FPADMIN=127.0.0.1:$((BASE + 12))
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq wrk >/dev/null; }
 [[ -x bin/finproxy && -x bin/finapi-emulator ]] || make build >/dev/null
 go build -o bin/bareproxy ./test/cmd/bareproxy
+go build -o bin/loadgen ./test/cmd/loadgen
 for p in $(seq $((BASE + 1)) $((BASE + 13))); do
   [[ -z $(ss -Hltn "sport = :$p") ]] || { echo "port $p is in use; set BASE_PORT to a free range" >&2; exit 1; }
 done
@@ -33,11 +41,15 @@ pids+=($bare)
 env FINPROXY_ACCESS_URL=http://$EMU FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$UP \
   FINPROXY_CLIENT_ID=bench FINPROXY_CLIENT_SECRET=bench-secret FINPROXY_IDENTITY_SECRET=bench-identity-secret-0123456789abcdef0123 \
   FINPROXY_NEW_SESSION_RATE=100000 FINPROXY_NEW_SESSION_BURST=100000 FINPROXY_LOG_LEVEL=info FINPROXY_PPROF=true \
-  FINPROXY_LISTEN_ADDR=$FP FINPROXY_ADMIN_ADDR=$FPADMIN ./bin/finproxy >"$OUT/finproxy.log" 2>&1 &
+  FINPROXY_LISTEN_ADDR=$FP FINPROXY_ADMIN_ADDR=$FPADMIN "${modeenv[@]}" ./bin/finproxy >"$OUT/finproxy.log" 2>&1 &
 fp=$!
 pids+=($fp)
 for _ in $(seq 100); do curl -fs -o /dev/null "http://$FPADMIN/readyz" && curl -fs -o /dev/null "http://$BARE/" && break; sleep 0.1; done
-for ((i = 0; i < 1000; i++)); do printf 'bench-session-%06d\n' "$i"; done >"$OUT/sessions"
+if [[ $MODE == jwt ]]; then
+  ./bin/loadgen jwts -hmac "$HMAC" -issuer bench -n 1000 >"$OUT/sessions"
+else
+  for ((i = 0; i < 1000; i++)); do printf 'bench-session-%06d\n' "$i"; done >"$OUT/sessions"
+fi
 cat >"$OUT/rotate.lua" <<'LUA'
 local sessions = {}
 for line in io.lines(os.getenv("SESSIONS_FILE")) do sessions[#sessions + 1] = line end
@@ -53,7 +65,7 @@ run $FP 5s >/dev/null # warm: every session's token, both connection pools
 run $BARE 2s >/dev/null
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
 tick=$(getconf CLK_TCK)
-echo "== CPU per request (wrk -t1 -c32 -d10s, 1000 sessions rotating, log level info)"
+echo "== CPU per request (wrk -t1 -c32 -d10s, 1000 $MODE sessions rotating, log level info)"
 for t in bare:$bare:$BARE finproxy:$fp:$FP; do
   IFS=: read -r name pid host port <<<"$t"
   c0=$(cpu "$pid")
@@ -67,7 +79,7 @@ P=${PROFILE_SECONDS:-20}
 echo "== CPU profiles under the same load ($P s each): $OUT/bare.prof, $OUT/finproxy.prof"
 for t in bare:$BARE:$BAREPPROF finproxy:$FP:$FPADMIN; do
   IFS=: read -r name host port phost pport <<<"$t"
-  run "$host:$port" $((P + 3))s >/dev/null &
+  run "$host:$port" $((P + 3))s >"$OUT/$name.wrk" &
   load=$!
   sleep 1
   curl -fsS -o "$OUT/$name.prof" "http://$phost:$pport/debug/pprof/profile?seconds=$P"
