@@ -228,7 +228,7 @@ type parts struct {
 
 // newVerifier returns the JWT check of jwt mode and its readiness check
 // (keys fetched), or nil and an always-ready check in header mode.
-func newVerifier(ctx context.Context, cfg *config.Config, log zerolog.Logger) (func(string) (string, string, error), admin.Check, error) {
+func newVerifier(ctx context.Context, cfg *config.Config, keys *auth.Keys, log zerolog.Logger) (func(string) (auth.Session, error), admin.Check, error) {
 	if cfg.SessionAuth != config.SessionAuthJWT {
 		return nil, func(context.Context) error { return nil }, nil
 	}
@@ -240,15 +240,12 @@ func newVerifier(ctx context.Context, cfg *config.Config, log zerolog.Logger) (f
 		Claim:       cfg.JWTClaim,
 		UserIDClaim: cfg.JWTUserIDClaim,
 		Log:         log.With().Str("source", "jwt").Logger(),
+		Derive:      proxy.DeriveSession(keys),
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	verify := func(raw string) (string, string, error) {
-		id, err := v.Verify(raw)
-		return id.Key, id.UserID, err
-	}
-	return verify, func(context.Context) error { return v.Ready() }, nil
+	return proxy.VerifyWith(v), func(context.Context) error { return v.Ready() }, nil
 }
 
 // build makes finproxy's parts from cfg. With traced, the proxy handler and
@@ -330,7 +327,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		}
 	}
 	lifecycle := &auth.Lifecycle{Sessions: sessions, Client: access, ClientToken: clientToken, Users: cfg.Mode == config.ModeUser, Audit: audit}
-	verify, jwtReady, err := newVerifier(ctx, cfg, log)
+	verify, jwtReady, err := newVerifier(ctx, cfg, keys, log)
 	if err != nil {
 		return nil, err
 	}

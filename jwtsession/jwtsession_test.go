@@ -796,3 +796,51 @@ func TestUserIDClaim(t *testing.T) {
 		t.Errorf("Verify without UserIDClaim = %+v, %v; want no user id", id, err)
 	}
 }
+
+// TestDerive: Config.Derive runs once per verified token, its value comes
+// back with every Verify of that token, and its error refuses the token
+// and is remembered like any refusal.
+func TestDerive(t *testing.T) {
+	var calls atomic.Int64
+	errNope := errors.New("no such tenant")
+	f := newFixture(t, func(c *Config) {
+		c.Derive = func(id Identity) (any, error) {
+			calls.Add(1)
+			if id.Subject == "mallory" {
+				return nil, errNope
+			}
+			return "derived:" + id.Subject, nil
+		}
+	})
+	k := keys()
+	grace := sign(t, jwt.SigningMethodRS256, k.rsa1, "rsa1", f.clk.claims("grace"))
+	for i := range 3 {
+		id, err := f.v.Verify(grace)
+		if err != nil {
+			t.Fatalf("Verify %d: %v", i, err)
+		}
+		if id.Derived != "derived:grace" {
+			t.Errorf("Verify %d: Derived = %v, want derived:grace", i, id.Derived)
+		}
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("Derive ran %d times for one token verified 3 times, want 1", got)
+	}
+
+	mallory := sign(t, jwt.SigningMethodRS256, k.rsa1, "rsa1", f.clk.claims("mallory"))
+	for i := range 3 {
+		id, err := f.v.Verify(mallory)
+		if !errors.Is(err, ErrInvalid) || !errors.Is(err, errNope) || id.Derived != nil {
+			t.Fatalf("Verify %d of a token Derive refuses = %+v, %v; want ErrInvalid wrapping its error", i, id, err)
+		}
+		if strings.Contains(err.Error(), mallory) {
+			t.Fatalf("the refusal holds the token: %v", err)
+		}
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("Derive ran %d times in all, want 2 (its refusal remembered)", got)
+	}
+	if got := f.v.verifications.Load(); got != 2 {
+		t.Errorf("signature checks = %d, want 2", got)
+	}
+}

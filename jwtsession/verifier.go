@@ -117,6 +117,15 @@ type Config struct {
 	// Log receives JWKS fetch problems; tokens are never logged.
 	// Optional. Default value a disabled logger.
 	Log zerolog.Logger
+	// Derive, if not nil, turns a verified Identity into the caller's own
+	// value once per token: it runs when a token is verified, not when a
+	// remembered one is seen again, and its value comes back as
+	// Identity.Derived from every Verify of that token (finproxy keeps the
+	// session's keyed hash there, so a request costs no HMAC). An error
+	// refuses the token, wrapping ErrInvalid and the error, and is
+	// remembered like any refusal; it must not contain the token.
+	// Optional. Default value nil (Derived stays nil).
+	Derive func(Identity) (any, error)
 }
 
 // Identity is the app user a valid token names.
@@ -133,6 +142,8 @@ type Identity struct {
 	Key string
 	// UserID is the value of Config.UserIDClaim; empty when that is unset.
 	UserID string
+	// Derived is what Config.Derive returned for the token; nil without it.
+	Derived any
 }
 
 // A Verifier checks session JWTs. It is safe for concurrent use.
@@ -144,6 +155,7 @@ type Verifier struct {
 	now      func() time.Time
 	hmac     []byte // set in HMAC mode
 	jwks     *remoteKeySet
+	derive   func(Identity) (any, error)
 	accepted *boundedCache[accepted]
 	refused  *boundedCache[error]
 
@@ -174,6 +186,7 @@ func New(ctx context.Context, c Config) (*Verifier, error) {
 		userID:   c.UserIDClaim,
 		leeway:   c.Leeway,
 		now:      c.Now,
+		derive:   c.Derive,
 		accepted: newBoundedCache[accepted](c.CacheSize),
 		// Refusals get their own, smaller cache: a flood of distinct forged
 		// tokens must never evict the sessions of real users.
@@ -334,6 +347,11 @@ func (v *Verifier) verify(raw string, sum *[32]byte, now time.Time) (Identity, e
 	var id Identity
 	if err == nil {
 		id, err = v.identity(claims)
+	}
+	if err == nil && v.derive != nil {
+		if id.Derived, err = v.derive(id); err != nil {
+			err = &invalidError{reason: "refused by Config.Derive", cause: err}
+		}
 	}
 	if err != nil {
 		ie := refusal(err, keyLooked)

@@ -48,16 +48,14 @@ func benchKeys(b *testing.B) *auth.Keys {
 
 // benchVerify returns a real HMAC jwtsession.Verifier wired the way main.go
 // wires it into SessionConfig.Verify. cacheSize 0 means the default.
-func benchVerify(b *testing.B, cacheSize int) func(string) (string, string, error) {
+func benchVerify(b *testing.B, cacheSize int) func(string) (auth.Session, error) {
 	b.Helper()
-	v, err := jwtsession.New(b.Context(), jwtsession.Config{HMACSecret: benchHMACSecret, Issuer: benchIssuer, CacheSize: cacheSize})
+	v, err := jwtsession.New(b.Context(), jwtsession.Config{HMACSecret: benchHMACSecret, Issuer: benchIssuer,
+		CacheSize: cacheSize, Derive: DeriveSession(benchKeys(b))})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return func(raw string) (string, string, error) {
-		id, err := v.Verify(raw)
-		return id.Key, id.UserID, err
-	}
+	return VerifyWith(v)
 }
 
 // benchJWT returns an HS256 session token for sub, valid for an hour.
@@ -88,7 +86,7 @@ func sessionHandler(b *testing.B, mw echo.MiddlewareFunc) http.Handler {
 	return e
 }
 
-func sessionMiddleware(b *testing.B, verify func(string) (string, string, error)) echo.MiddlewareFunc {
+func sessionMiddleware(b *testing.B, verify func(string) (auth.Session, error)) echo.MiddlewareFunc {
 	b.Helper()
 	mw, err := SessionConfig{Keys: benchKeys(b), Verify: verify}.ToMiddleware()
 	if err != nil {

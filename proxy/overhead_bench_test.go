@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/finproxy/finproxy/auth"
 )
 
 // cannedTransport answers every request at once with a small JSON body,
@@ -44,27 +46,31 @@ func BenchmarkProxyOverhead(b *testing.B) {
 		Transport:  cannedTransport{},
 		BufferPool: CopyBuffers,
 	}
-	finproxy := func(log zerolog.Logger) http.Handler {
+	finproxy := func(log zerolog.Logger, verify func(string) (auth.Session, error)) http.Handler {
 		h, err := New(Config{AccessURL: target, Keys: benchKeys(b), Tokens: &stubTokens{}, Lifecycle: &stubLifecycle{},
-			Transport: cannedTransport{}, Log: log, SessionRate: 1e9, SessionBurst: 1e9})
+			Transport: cannedTransport{}, Log: log, SessionRate: 1e9, SessionBurst: 1e9, VerifyJWT: verify})
 		if err != nil {
 			b.Fatal(err)
 		}
 		return h
 	}
+	prodlog := func() zerolog.Logger { return zerolog.New(prodLog(b)).With().Timestamp().Logger() }
+	jwt := benchJWT(b, "user-1")
 	for _, c := range []struct {
-		name string
-		h    http.Handler
+		name    string
+		h       http.Handler
+		session string
 	}{
-		{"bare", bare},
-		{"finproxy-nolog", finproxy(zerolog.Nop())},
-		{"finproxy-prodlog", finproxy(zerolog.New(prodLog(b)).With().Timestamp().Logger())},
+		{"bare", bare, benchSession},
+		{"finproxy-nolog", finproxy(zerolog.Nop(), nil), benchSession},
+		{"finproxy-prodlog", finproxy(prodlog(), nil), benchSession},
+		{"finproxy-jwt-prodlog", finproxy(prodlog(), benchVerify(b, 0)), jwt},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r := httptest.NewRequest(http.MethodGet, "/api/v2/accounts", nil)
-				r.Header.Set(DefaultSessionConfig.Header, benchSession)
+				r.Header.Set(DefaultSessionConfig.Header, c.session)
 				r.Header.Set("User-Agent", "wrk")
 				w := httptest.NewRecorder()
 				c.h.ServeHTTP(w, r)

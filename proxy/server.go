@@ -53,7 +53,7 @@ type Config struct {
 	Keys *auth.Keys
 	// VerifyJWT turns on jwt sessions (see SessionConfig.Verify).
 	// Optional. Default: header sessions.
-	VerifyJWT func(raw string) (identity, userID string, err error)
+	VerifyJWT func(raw string) (auth.Session, error)
 	// Tokens supplies the sessions' tokens. Required.
 	Tokens Tokens
 	// Lifecycle carries out logout and deletion. Required.

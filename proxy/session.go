@@ -31,13 +31,50 @@ type SessionConfig struct {
 	Keys *auth.Keys
 	// Verify, if not nil, turns on jwt mode: the header's value (or, when
 	// the header is absent, the bearer token of Authorization) is a JWT,
-	// and Verify returns the app user it names (issuer plus subject) or
-	// an error. When it also returns a finAPI user id (one that
-	// auth.ValidUserID accepts), the session is that user's
-	// (auth.Keys.UserSession), whatever the identity. Optional. Default:
-	// header mode, an opaque session id.
-	Verify func(raw string) (identity, userID string, err error)
+	// and Verify returns the session of the app user it names or an
+	// error; VerifyWith makes it from a jwtsession.Verifier. Optional.
+	// Default: header mode, an opaque session id.
+	Verify func(raw string) (auth.Session, error)
 }
+
+// DeriveSession is the jwtsession.Config.Derive of finproxy's jwt mode:
+// the session of a verified token's app user, computed once per token and
+// remembered with it, so that a request in jwt mode costs no HMAC. With a
+// finAPI user id (one that auth.ValidUserID accepts) the session is that
+// user's (auth.Keys.UserSession), whatever the identity; a user id it
+// refuses refuses the token (jwtsession.ErrBadUserID). Without one it is
+// the session of the identity, issuer plus subject (auth.Keys.Session).
+func DeriveSession(k *auth.Keys) func(jwtsession.Identity) (any, error) {
+	return func(id jwtsession.Identity) (any, error) {
+		switch {
+		case id.UserID == "":
+			return k.Session(id.Key), nil
+		case auth.ValidUserID(id.UserID):
+			return k.UserSession(id.UserID), nil
+		}
+		return nil, jwtsession.ErrBadUserID
+	}
+}
+
+// VerifyWith returns the SessionConfig.Verify of v, which must have been
+// made with Config.Derive set to DeriveSession.
+func VerifyWith(v *jwtsession.Verifier) func(raw string) (auth.Session, error) {
+	return func(raw string) (auth.Session, error) {
+		id, err := v.Verify(raw)
+		if err != nil {
+			return auth.Session{}, err
+		}
+		s, ok := id.Derived.(auth.Session)
+		if !ok {
+			return auth.Session{}, errNotDerived
+		}
+		return s, nil
+	}
+}
+
+// errNotDerived is a verifier made without DeriveSession: every token is
+// refused rather than served without a session.
+var errNotDerived = errors.New("proxy: the JWT verifier derives no session (jwtsession.Config.Derive must be DeriveSession)")
 
 // DefaultSessionConfig is the default session middleware configuration.
 var DefaultSessionConfig = SessionConfig{
@@ -116,19 +153,11 @@ func (c SessionConfig) jwt(r *http.Request, st *state, vals []string) error {
 	if raw == "" {
 		return errMissingSession
 	}
-	id, userID, err := c.Verify(raw)
+	s, err := c.Verify(raw)
 	if err != nil {
 		return errors.Join(errSessionRefused, err)
 	}
-	switch {
-	case userID == "":
-		st.session = c.Keys.Session(id)
-	case auth.ValidUserID(userID):
-		st.session = c.Keys.UserSession(userID)
-	default:
-		return errors.Join(errSessionRefused, jwtsession.ErrBadUserID)
-	}
-	st.hasSession = true
+	st.session, st.hasSession = s, true
 	return nil
 }
 
