@@ -1,8 +1,8 @@
 // Package logbuf takes log lines off the request path: a Writer copies each
 // line into a bounded buffer and returns; one goroutine writes what has
 // gathered to the real output (the redaction guard, then stdout) in one
-// write. A lone line goes out at once; under load lines gather for up to a
-// millisecond and go out together, one wake-up and one system call for
+// write. A lone line goes out at once; under load lines gather for up to
+// five milliseconds and go out together, one wake-up and one system call for
 // many; when the output cannot keep up (a slow log pipeline), they gather
 // for as long as it takes. A caller never waits for
 // the output: a stalled stdout must not stall requests. When the buffer is
@@ -63,11 +63,17 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.lost.Add(1)
 		return len(p), nil
 	}
+	first := len(w.buf) == 0
 	w.buf = append(w.buf, p...)
-	// Under the lock, so that Close cannot close wake in between.
-	select {
-	case w.wake <- struct{}{}:
-	default: // already woken: the goroutine takes this line with the others
+	// Only the first line of a batch wakes the goroutine: the ones after
+	// it are taken with it, since the goroutine empties the buffer only
+	// when it takes a batch. Under the lock, so that Close cannot close
+	// wake in between.
+	if first {
+		select {
+		case w.wake <- struct{}{}:
+		default: // already woken: the goroutine takes this line with the others
+		}
 	}
 	w.mu.Unlock()
 	return len(p), nil
@@ -79,8 +85,10 @@ func (w *Writer) Dropped() int64 { return w.lost.Load() }
 // linger is how long the goroutine lets lines gather when it is woken
 // again within linger of its last write: under load one write (and one
 // wake-up) per linger instead of one per line, which cost a third of
-// finproxy's throughput at 7000 req/s; a lone line goes out at once.
-const linger = time.Millisecond
+// finproxy's throughput at 7000 req/s; a lone line goes out at once. At
+// 5 ms a busy finproxy writes its log 200 times a second, in batches of
+// about 80 lines at 16 000 req/s (at 1 ms it was a write per 16 lines).
+const linger = 5 * time.Millisecond
 
 func (w *Writer) run() {
 	defer close(w.done)
