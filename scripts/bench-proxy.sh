@@ -225,8 +225,8 @@ wrkrun() { # key name url file: one wrk run; prints it, sets rps[key]
 # Each target is measured right next to a run of the bare engine (a pair),
 # and its ratio is taken within the pair: this machine's speed drifts by
 # tens of per cent over a minute, which a ratio to a baseline measured a
-# minute earlier would carry. Which of the two runs first alternates from
-# round to round, so a steady drift cancels too.
+# minute earlier would carry. Which of the two runs first flips from round
+# to round for every target, so a steady drift cancels too.
 echo "== throughput: wrk -t$THREADS -c$CONNS -d${DURATION}s, $SESSIONS sessions rotating, $(nproc) cores, loopback, $ROUNDS rounds of pairs (the bare engine next to each target), finproxy log level $LOG_LEVEL"
 bare_url=${targets[0]#*|}
 bare_url=${bare_url%%|*}
@@ -234,8 +234,9 @@ n=${#targets[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
   echo " round $round"
   for ((i = 1; i < n; i++)); do
-    IFS='|' read -r name url file <<<"${targets[$(((i + round - 2) % (n - 1) + 1))]}"
-    if (((round + i) % 2)); then
+    j=$(((i + round - 2) % (n - 1) + 1)) # the target; the order within its pair flips every round
+    IFS='|' read -r name url file <<<"${targets[$j]}"
+    if (((round + j) % 2)); then
       wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions"
       wrkrun "$round:$name" "$name" "$url" "$file"
     else
@@ -289,6 +290,7 @@ if [[ $LATENCY == 1 ]]; then
   # goes first alternating, as for throughput: what finproxy adds is taken
   # within each pair, and the median of the pairs is printed.
   added50=() added99=()
+  ((LAT_PAIRS >= 1)) || { echo "LAT_PAIRS must be at least 1" >&2; exit 2; }
   for ((k = 1; k <= LAT_PAIRS; k++)); do
     if ((k % 2)); then
       open "bare at half its saturation ($half/s)" "http://$BARE/api/v2/accounts" "$half"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # profile-proxy.sh: where a request's CPU goes, finproxy against the bare
-# engine. Starts the emulator's fixed upstream, test/cmd/bareproxy and
-# finproxy (MODE: header, the default, or jwt with HS256 tokens; memory
-# store, log level info, 1000 sessions rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while the
-# proxy's own CPU time (utime+stime from /proc) is read before and after,
-# printed as CPU per request; then a CPU profile of each under the same load
-# (PROFILE_SECONDS, 20), kept in OUT (default: a new temp dir) for `go tool
-# pprof`, and the request log's share of finproxy's CPU from it. About a
-# minute and a half; stops by itself. Needs bin/ (make build; the script builds
-# bareproxy) and wrk (installed when missing).
+# engine. Builds finproxy (make build) and test/cmd/bareproxy, starts the
+# emulator's fixed upstream, the bare engine and finproxy (MODE: header, the
+# default, or jwt with HS256 tokens; memory store, log level info, 1000
+# sessions rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while
+# the proxy's own CPU time (utime+stime from /proc) is read before and
+# after, printed as CPU per request; then a CPU profile of each under the
+# same load (PROFILE_SECONDS, 20), kept in OUT (default: a new temp dir) for
+# `go tool pprof` with wrk's output of that run, and the request log's share
+# of finproxy's CPU from it. About a minute and a half; stops by itself.
+# Needs wrk (installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -25,7 +26,7 @@ EMU=127.0.0.1:$((BASE + 1)) PCTL=127.0.0.1:$((BASE + 2)) UP=127.0.0.1:$((BASE + 
 BARE=127.0.0.1:$((BASE + 10)) BAREPPROF=127.0.0.1:$((BASE + 13))
 FP=127.0.0.1:$((BASE + 11)) FPADMIN=127.0.0.1:$((BASE + 12))
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq wrk >/dev/null; }
-[[ -x bin/finproxy && -x bin/finapi-emulator ]] || make build >/dev/null
+make -s build >/dev/null
 go build -o bin/bareproxy ./test/cmd/bareproxy
 go build -o bin/loadgen ./test/cmd/loadgen
 for p in $(seq $((BASE + 1)) $((BASE + 13))); do
