@@ -122,8 +122,9 @@ type Config struct {
 	// remembered one is seen again, and its value comes back as
 	// Identity.Derived from every Verify of that token (finproxy keeps the
 	// session's keyed hash there, so a request costs no HMAC). An error
-	// refuses the token, wrapping ErrInvalid and the error, and is
-	// remembered like any refusal; it must not contain the token.
+	// refuses the token, wrapping ErrInvalid and the error (reachable with
+	// errors.Is and errors.As; the refusal's message does not print it),
+	// and is remembered like any refusal.
 	// Optional. Default value nil (Derived stays nil).
 	Derive func(Identity) (any, error)
 }

@@ -57,7 +57,8 @@ func DeriveSession(k *auth.Keys) func(jwtsession.Identity) (any, error) {
 }
 
 // VerifyWith returns the SessionConfig.Verify of v, which must have been
-// made with Config.Derive set to DeriveSession.
+// made with Config.Derive set to DeriveSession (without it, every request
+// is answered 500).
 func VerifyWith(v *jwtsession.Verifier) func(raw string) (auth.Session, error) {
 	return func(raw string) (auth.Session, error) {
 		id, err := v.Verify(raw)
@@ -72,8 +73,8 @@ func VerifyWith(v *jwtsession.Verifier) func(raw string) (auth.Session, error) {
 	}
 }
 
-// errNotDerived is a verifier made without DeriveSession: every token is
-// refused rather than served without a session.
+// errNotDerived is a verifier made without DeriveSession: every request
+// is answered 500 internal rather than served without a session.
 var errNotDerived = errors.New("proxy: the JWT verifier derives no session (jwtsession.Config.Derive must be DeriveSession)")
 
 // DefaultSessionConfig is the default session middleware configuration.
@@ -154,7 +155,10 @@ func (c SessionConfig) jwt(r *http.Request, st *state, vals []string) error {
 		return errMissingSession
 	}
 	s, err := c.Verify(raw)
-	if err != nil {
+	switch {
+	case errors.Is(err, errNotDerived):
+		return err // finproxy's wiring, not the caller's token: 500
+	case err != nil:
 		return errors.Join(errSessionRefused, err)
 	}
 	st.session, st.hasSession = s, true

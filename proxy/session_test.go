@@ -2,10 +2,14 @@ package proxy
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/jwtsession"
@@ -77,5 +81,31 @@ func TestVerifyWith(t *testing.T) {
 	}
 	if s, err := VerifyWith(plain)(tok); !errors.Is(err, errNotDerived) || s.ID != "" {
 		t.Errorf("VerifyWith of a verifier without DeriveSession = %s, %v; want errNotDerived", s.ID, err)
+	}
+
+	// Through the handler: a token is served with the derived session; a
+	// verifier wired without DeriveSession is finproxy's fault (500), not
+	// the caller's (401).
+	target, _ := url.Parse("http://upstream.invalid")
+	for _, c := range []struct {
+		name   string
+		verify func(string) (auth.Session, error)
+		status int
+	}{
+		{"derived", VerifyWith(v), http.StatusOK},
+		{"not derived", VerifyWith(plain), http.StatusInternalServerError},
+	} {
+		h, err := New(Config{AccessURL: target, Keys: keys, Tokens: &stubTokens{}, Lifecycle: &stubLifecycle{},
+			Transport: cannedTransport{}, Log: zerolog.Nop(), VerifyJWT: c.verify})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/api/v2/accounts", nil)
+		r.Header.Set(DefaultSessionConfig.Header, tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.status {
+			t.Errorf("%s: status %d (%s), want %d", c.name, w.Code, w.Header().Get(ReasonHeader), c.status)
+		}
 	}
 }
