@@ -67,12 +67,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 	w.buf = append(w.buf, p...)
 	// Only the first line of a batch wakes the goroutine: the ones after
 	// it are taken with it, since the goroutine empties the buffer only
-	// when it takes a batch. Under the lock, so that Close cannot close
-	// wake in between.
+	// when it takes a batch, so wake is empty whenever the buffer is.
+	// Under the lock, so that Close cannot close wake in between; the send
+	// never blocks even if that ever stopped being so.
 	if first {
 		select {
 		case w.wake <- struct{}{}:
-		default: // already woken: the goroutine takes this line with the others
+		default:
 		}
 	}
 	w.mu.Unlock()
