@@ -247,12 +247,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 median() { sort -n | awk '{v[NR]=$1} END {print NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+# medspread: the numbers on stdin as "median (min–max)".
+medspread() {
+  sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
+    printf "%.2f (%.2f–%.2f)", m, v[1], v[NR]}'
+}
 # ratio a b: a's req/s over b's, per round; prints "median (min–max)".
 ratio() {
   for ((round = 1; round <= ROUNDS; round++)); do
     awk -v a="${rps[$round:$1]}" -v b="${rps[$round:$2]}" 'BEGIN {printf "%.3f\n", a/b}'
-  done | sort -n | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
-    printf "%.2f (%.2f–%.2f)", m, v[1], v[NR]}'
+  done | medspread
 }
 # medrps name: the median req/s of name's runs (bare: all its runs).
 medrps() {
@@ -266,12 +270,11 @@ for t in "${targets[@]:1}"; do
   printf '  %-12s %s\n' "$name" "$(ratio "$name" "$name:bare")"
 done
 echo " the request log's cost: header (log level $LOG_LEVEL) over header-nolog (warn: no line per request), each against its pair's bare run, median (spread):"
-for ((round = 1; round <= ROUNDS; round++)); do
-  rps[$round:log]=$(awk -v h="${rps[$round:header]}" -v hb="${rps[$round:header:bare]}" \
-    -v n="${rps[$round:header-nolog]}" -v nb="${rps[$round:header-nolog:bare]}" 'BEGIN {printf "%.6f", (h/hb) / (n/nb)}')
-  rps[$round:one]=1
-done
-printf '  %-12s %s\n' header "$(ratio log one)"
+logcost=$(for ((round = 1; round <= ROUNDS; round++)); do
+  awk -v h="${rps[$round:header]}" -v hb="${rps[$round:header:bare]}" \
+    -v n="${rps[$round:header-nolog]}" -v nb="${rps[$round:header-nolog:bare]}" 'BEGIN {printf "%.6f\n", (h/hb) / (n/nb)}'
+done | medspread)
+printf '  %-12s %s\n' header "$logcost"
 
 if [[ $LATENCY == 1 ]]; then
   bare_max=$(medrps bare)
