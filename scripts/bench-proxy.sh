@@ -15,7 +15,10 @@
 #    SESSIONS warm sessions (a wrk Lua script), DURATION seconds per run,
 #    ROUNDS rounds in rotated order; every target runs next to a run of the
 #    bare engine (which first alternates), and its ratio is taken within
-#    that pair; req/s of every run, the median ratio and the spread.
+#    that pair; req/s of every run, the median ratio and the spread. Also
+#    the CPU time (user and system, from /proc) the target's process spent
+#    per request in each run, and its ratio within the pair: steadier than
+#    req/s, which moves with whatever else the machine runs.
 # 2. Latency, open loop (test/cmd/loadgen: requests start at a constant
 #    rate whatever the target does, latency counted from when a request was
 #    due, so queueing shows): the bare engine and finproxy header at half
@@ -35,11 +38,16 @@
 # refused. Bounded: every step stops by itself; loopback only.
 #
 # Environment: DURATION (5), CONNS (32), THREADS (1), ROUNDS (5),
-# SESSIONS (1000), BASE_PORT (18180; uses BASE_PORT+1 .. +24), LOG_LEVEL
+# SESSIONS (1000), BASE_PORT (18180; uses BASE_PORT+1 .. +26), LOG_LEVEL
 # (info), REDIS (auto, or 0 to skip), REDIS_URL (redis://127.0.0.1:6379/13),
 # LATENCY (1; 0 skips step 2), LAT_DURATION (10: seconds per open-loop
 # run), LAT_PAIRS (3: pairs of the bare engine and finproxy at half the
-# bare engine's saturation), COLD (1; 0 skips step 3).
+# bare engine's saturation), COLD (1; 0 skips step 3), CALIBRATE (1; 0
+# leaves out the two calibration targets: the bare engine with 2.5 µs of
+# busy-waiting per request, and with 600 random bytes of a 4 MiB table
+# touched per request, about as long alone; what each adds to the bare
+# engine's CPU per request shows what work costs a proxy under load, with
+# and without memory traffic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
@@ -55,6 +63,7 @@ REDIS=${REDIS:-auto}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/13}
 LATENCY=${LATENCY:-1}
 COLD=${COLD:-1}
+CALIBRATE=${CALIBRATE:-1}
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 make -s build
 go build -o bin/bareproxy ./test/cmd/bareproxy
@@ -74,7 +83,7 @@ fi
 REDIS_PREFIX="finproxy-bench-$$-$(date +%s):"
 
 # A port already in use would have us measure somebody else's process.
-for p in $(seq "$(port 1)" "$(port 24)"); do
+for p in $(seq "$(port 1)" "$(port 26)"); do
   if [[ -n $(ss -Hltn "sport = :$p") ]]; then
     echo "port $p is in use; set BASE_PORT to a free range" >&2
     exit 1
@@ -94,11 +103,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+declare -A pid_of
 start() { # name command...
   local name=$1
   shift
   "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
+  pid_of[$name]=$!
 }
 await() { # name url: up to 10 s for url to answer 2xx
   for _ in $(seq 1 100); do
@@ -112,6 +123,10 @@ await() { # name url: up to 10 s for url to answer 2xx
 
 start emulator ./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr "" -fixed-addr $UP -client-id bench -client-secret bench-secret
 start bare ./bin/bareproxy -addr $BARE -target http://$UP
+if [[ $CALIBRATE == 1 ]]; then
+  start bare-spin ./bin/bareproxy -addr 127.0.0.1:$(port 25) -target http://$UP -spin 2500ns
+  start bare-touch ./bin/bareproxy -addr 127.0.0.1:$(port 26) -target http://$UP -touch 600
+fi
 
 HMAC=bench-jwt-hmac-secret-0123456789abcdef0123
 common=(FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$UP
@@ -133,17 +148,21 @@ finproxy jwt 13 FINPROXY_ACCESS_URL=http://$EMU FINPROXY_SESSION_AUTH=jwt FINPRO
 if [[ $REDIS == 1 ]]; then
   redis=(FINPROXY_ACCESS_URL=http://$EMU FINPROXY_STORE=redis FINPROXY_REDIS_URL=$REDIS_URL FINPROXY_REDIS_PREFIX=$REDIS_PREFIX)
   finproxy redis 15 "${redis[@]}"
-  finproxy redis-nol1 17 "${redis[@]}" FINPROXY_REDIS_L1_TTL=0
+  finproxy redis-noL1 17 "${redis[@]}" FINPROXY_REDIS_L1_TTL=0
 fi
 
 await emulator http://$UP/
 await bare http://$BARE/
+if [[ $CALIBRATE == 1 ]]; then
+  await bare-spin http://127.0.0.1:$(port 25)/
+  await bare-touch http://127.0.0.1:$(port 26)/
+fi
 await header http://127.0.0.1:$(port 12)/readyz
 await header-nolog http://127.0.0.1:$(port 24)/readyz
 await jwt http://127.0.0.1:$(port 14)/readyz
 if [[ $REDIS == 1 ]]; then
   await redis http://127.0.0.1:$(port 16)/readyz
-  await redis-nol1 http://127.0.0.1:$(port 18)/readyz
+  await redis-noL1 http://127.0.0.1:$(port 18)/readyz
 fi
 
 # Sessions: SESSIONS header-mode ids, and as many JWTs.
@@ -194,7 +213,12 @@ http {
 CONF
   start nginx nginx -c "$work/nginx.conf" -p "$work/nginx"
   await nginx "http://$NGINX/api/v2/accounts"
+  pid_of[nginx]=$(pgrep -P "${pid_of[nginx]}" | head -1) # its one worker serves the requests
   targets+=("nginx|http://$NGINX/api/v2/accounts|$work/sessions")
+fi
+if [[ $CALIBRATE == 1 ]]; then
+  targets+=("bare-spin|http://127.0.0.1:$(port 25)/api/v2/accounts|$work/sessions"
+            "bare-touch|http://127.0.0.1:$(port 26)/api/v2/accounts|$work/sessions")
 fi
 if [[ $REDIS == 1 ]]; then
   targets+=("redis|http://127.0.0.1:$(port 15)/fast/api/v2/accounts|$work/sessions"
@@ -208,15 +232,23 @@ for t in "${targets[@]}"; do
   grep -q ' failed=0 dropped=0 ' <<<"$out" || { echo "warming $name failed: $out" >&2; exit 1; }
 done
 
-declare -A rps
+declare -A rps cpu
 failed=0
-wrkrun() { # key name url file: one wrk run; prints it, sets rps[key]
-  local out r non2xx sockerr
+TICK=$(getconf CLK_TCK)
+# cputime pid: the CPU time (user and system, in clock ticks) of the process,
+# all its threads (not its children); the comm field may hold spaces.
+cputime() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+wrkrun() { # key name url file pid: one wrk run; prints it, sets rps[key] and cpu[key]
+  local out r n non2xx sockerr c0 c1
+  c0=$(cputime "$5")
   out=$(SESSIONS_FILE=$4 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$work/rotate.lua" "$3")
+  c1=$(cputime "$5")
   r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
   sockerr=$(awk -F'Socket errors: ' '/Socket errors/ {print $2}' <<<"$out")
-  printf '  %-12s %10s req/s%s%s\n' "$2" "$r" "${non2xx:+   non-2xx $non2xx}" "${sockerr:+   socket errors: $sockerr}"
+  cpu[$1]=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="$TICK" 'BEGIN {printf "%.1f", (b - a) / t * 1e6 / n}')
+  printf '  %-12s %10s req/s %7s µs CPU/req%s%s\n' "$2" "$r" "${cpu[$1]}" "${non2xx:+   non-2xx $non2xx}" "${sockerr:+   socket errors: $sockerr}"
   # Error answers are cheap: a run with any is not a measurement.
   if [[ -n $non2xx || -n $sockerr ]]; then failed=1; fi
   rps[$1]=$r
@@ -237,11 +269,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     j=$(((i + round - 2) % (n - 1) + 1)) # the target; the order within its pair flips every round
     IFS='|' read -r name url file <<<"${targets[$j]}"
     if (((round + j) % 2)); then
-      wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions"
-      wrkrun "$round:$name" "$name" "$url" "$file"
+      wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions" "${pid_of[bare]}"
+      wrkrun "$round:$name" "$name" "$url" "$file" "${pid_of[$name]}"
     else
-      wrkrun "$round:$name" "$name" "$url" "$file"
-      wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions"
+      wrkrun "$round:$name" "$name" "$url" "$file" "${pid_of[$name]}"
+      wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions" "${pid_of[bare]}"
     fi
   done
 done
@@ -258,6 +290,18 @@ ratio() {
     awk -v a="${rps[$round:$1]}" -v b="${rps[$round:$2]}" 'BEGIN {printf "%.3f\n", a/b}'
   done | medspread
 }
+# cpuratio a b: a's CPU per request over b's, per round, as ratio prints it.
+cpuratio() {
+  for ((round = 1; round <= ROUNDS; round++)); do
+    awk -v a="${cpu[$round:$1]}" -v b="${cpu[$round:$2]}" 'BEGIN {printf "%.3f\n", a/b}'
+  done | medspread
+}
+# medcpu name: the median CPU per request of name's runs (bare: all its runs).
+medcpu() {
+  for k in "${!cpu[@]}"; do
+    if [[ $1 == bare && $k == *:bare ]] || [[ $k == *:"$1" ]]; then echo "${cpu[$k]}"; fi
+  done | median | awk '{printf "%.1f", $1}'
+}
 # medrps name: the median req/s of name's runs (bare: all its runs).
 medrps() {
   for k in "${!rps[@]}"; do
@@ -269,6 +313,27 @@ for t in "${targets[@]:1}"; do
   IFS='|' read -r name _ _ <<<"$t"
   printf '  %-12s %s\n' "$name" "$(ratio "$name" "$name:bare")"
 done
+# CPU time per request is steadier than req/s on this machine: what a
+# process spends on a request moves far less with the neighbours' load
+# than how many requests it gets through.
+echo " CPU per request of the proxy's process (user and system; the Redis targets' Redis server not counted): median µs, and the ratio to the bare engine of the same pair, median (spread):"
+printf '  %-12s %6s µs\n' bare "$(medcpu bare)"
+for t in "${targets[@]:1}"; do
+  IFS='|' read -r name _ _ <<<"$t"
+  printf '  %-12s %6s µs   %s\n' "$name" "$(medcpu "$name")" "$(cpuratio "$name" "$name:bare")"
+done
+if [[ $CALIBRATE == 1 ]]; then
+  # What each calibration target adds to the bare engine's CPU per request,
+  # within its pairs.
+  added() {
+    for ((round = 1; round <= ROUNDS; round++)); do
+      awk -v a="${cpu[$round:$1]}" -v b="${cpu[$round:$1:bare]}" 'BEGIN {printf "%.2f\n", a - b}'
+    done | medspread
+  }
+  echo " calibration: what synthetic work of about 2.5 µs (alone) adds to the bare engine's CPU per request under this load, median µs (spread):"
+  printf '  %-12s %s   (busy-waiting 2.5 µs, no memory traffic)\n' bare-spin "$(added bare-spin)"
+  printf '  %-12s %s   (600 random bytes of a 4 MiB table; alone: go test -bench Touch ./test/cmd/bareproxy/)\n' bare-touch "$(added bare-touch)"
+fi
 echo " the request log's cost: header (log level $LOG_LEVEL) over header-nolog (warn: no line per request), each against its pair's bare run, median (spread):"
 logcost=$(for ((round = 1; round <= ROUNDS; round++)); do
   awk -v h="${rps[$round:header]}" -v hb="${rps[$round:header:bare]}" \

@@ -5,16 +5,24 @@
 // else (no session, no token lookup, no logging). -pprof serves
 // net/http/pprof on another address, to compare profiles with finproxy's
 // (FINPROXY_PPROF).
+//
+// -spin and -touch add synthetic work to every request, to calibrate what
+// work costs a proxy under load: -spin busy-waits for a duration without
+// touching memory, -touch reads and writes that many random bytes of a
+// 4 MiB table (each one likely a cache line the request would not have
+// touched otherwise), which BenchmarkTouch times in isolation.
 package main
 
 import (
 	"flag"
 	"log"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
 	"net/http/pprof"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/finproxy/finproxy/proxy"
@@ -24,6 +32,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18090", "listen address")
 	target := flag.String("target", "http://127.0.0.1:18083", "upstream base URL")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (off when empty)")
+	spin := flag.Duration("spin", 0, "busy-wait this long on every request (synthetic work without memory traffic)")
+	touch := flag.Int("touch", 0, "touch this many random bytes of a 4 MiB table on every request (synthetic memory traffic)")
 	flag.Parse()
 	u, err := url.Parse(*target)
 	if err != nil {
@@ -44,7 +54,15 @@ func main() {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		go func() { log.Print(http.ListenAndServe(*pprofAddr, mux)) }()
 	}
-	srv := &http.Server{Addr: *addr, Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = rp
+	if *spin > 0 || *touch > 0 {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			busy(*spin)
+			touchTable(*touch)
+			rp.ServeHTTP(w, r)
+		})
+	}
+	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("bareproxy: %s -> %s", *addr, u)
 	log.Fatal(srv.ListenAndServe())
 }
@@ -52,3 +70,35 @@ func main() {
 // bearer is the fixed Authorization header: one slice shared by every
 // request, as finproxy shares its header values (a 128-character token).
 var bearer = []string{"Bearer " + strings.Repeat("t", 128)}
+
+// busy spins for d, reading the clock only.
+func busy(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
+// table is what -touch touches; touched keeps the work from being
+// optimised away.
+var (
+	table   = make([]byte, 4<<20)
+	touched atomic.Uint64
+)
+
+// touchTable increments n random bytes of table (a xorshift sequence, so
+// that the next address is not predictable to the prefetcher).
+func touchTable(n int) {
+	x := rand.Uint64() | 1
+	var sum uint64
+	for range n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		i := x % uint64(len(table))
+		table[i]++
+		sum += uint64(table[i])
+	}
+	touched.Add(sum)
+}

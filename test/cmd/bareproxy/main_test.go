@@ -1,0 +1,30 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// BenchmarkTouch is what -touch 600 costs a request in isolation, with
+// the table warm in this core's caches: the figure to set against what it
+// costs under load (docs/performance.md).
+func BenchmarkTouch(b *testing.B) {
+	for b.Loop() {
+		touchTable(600)
+	}
+}
+
+// TestSyntheticWork checks the two knobs do the work they claim: busy
+// waits at least its duration, touchTable changes the table.
+func TestSyntheticWork(t *testing.T) {
+	start := time.Now()
+	busy(2 * time.Millisecond)
+	if d := time.Since(start); d < 2*time.Millisecond {
+		t.Errorf("busy(2ms) returned after %v", d)
+	}
+	before := touched.Load()
+	touchTable(600)
+	if touched.Load() == before {
+		t.Error("touchTable(600) touched nothing")
+	}
+}
