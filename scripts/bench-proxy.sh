@@ -284,28 +284,20 @@ medspread() {
   sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
     printf "%.2f (%.2f–%.2f)", m, v[1], v[NR]}'
 }
-# ratio a b: a's req/s over b's, per round; prints "median (min–max)".
-ratio() {
+# perround table a b op: for every round, table[round:a] op table[round:b]
+# (op "/" or "-"; table rps or cpu); prints "median (min–max)".
+perround() {
+  local -n t=$1
   for ((round = 1; round <= ROUNDS; round++)); do
-    awk -v a="${rps[$round:$1]}" -v b="${rps[$round:$2]}" 'BEGIN {printf "%.3f\n", a/b}'
+    awk -v a="${t[$round:$2]}" -v b="${t[$round:$3]}" -v op="$4" 'BEGIN {printf "%.3f\n", op == "-" ? a - b : a / b}'
   done | medspread
 }
-# cpuratio a b: a's CPU per request over b's, per round, as ratio prints it.
-cpuratio() {
-  for ((round = 1; round <= ROUNDS; round++)); do
-    awk -v a="${cpu[$round:$1]}" -v b="${cpu[$round:$2]}" 'BEGIN {printf "%.3f\n", a/b}'
-  done | medspread
-}
-# medcpu name: the median CPU per request of name's runs (bare: all its runs).
-medcpu() {
-  for k in "${!cpu[@]}"; do
-    if [[ $1 == bare && $k == *:bare ]] || [[ $k == *:"$1" ]]; then echo "${cpu[$k]}"; fi
-  done | median | awk '{printf "%.1f", $1}'
-}
-# medrps name: the median req/s of name's runs (bare: all its runs).
-medrps() {
-  for k in "${!rps[@]}"; do
-    if [[ $1 == bare && $k == *:bare ]] || [[ $k == *:"$1" ]]; then echo "${rps[$k]}"; fi
+ratio() { perround rps "$1" "$2" /; }
+# medof table name: the median of name's runs in table (bare: all its runs).
+medof() {
+  local -n t=$1
+  for k in "${!t[@]}"; do
+    if [[ $2 == bare && $k == *:bare ]] || [[ $k == *:"$2" ]]; then echo "${t[$k]}"; fi
   done | median
 }
 echo " ratio to the bare engine of the same pair, median of the rounds (spread):"
@@ -317,19 +309,15 @@ done
 # process spends on a request moves far less with the neighbours' load
 # than how many requests it gets through.
 echo " CPU per request of the proxy's process (user and system; the Redis targets' Redis server not counted): median µs, and the ratio to the bare engine of the same pair, median (spread):"
-printf '  %-12s %6s µs\n' bare "$(medcpu bare)"
+printf '  %-12s %6s µs\n' bare "$(medof cpu bare | awk '{printf "%.1f", $1}')"
 for t in "${targets[@]:1}"; do
   IFS='|' read -r name _ _ <<<"$t"
-  printf '  %-12s %6s µs   %s\n' "$name" "$(medcpu "$name")" "$(cpuratio "$name" "$name:bare")"
+  printf '  %-12s %6s µs   %s\n' "$name" "$(medof cpu "$name" | awk '{printf "%.1f", $1}')" "$(perround cpu "$name" "$name:bare" /)"
 done
 if [[ $CALIBRATE == 1 ]]; then
   # What each calibration target adds to the bare engine's CPU per request,
   # within its pairs.
-  added() {
-    for ((round = 1; round <= ROUNDS; round++)); do
-      awk -v a="${cpu[$round:$1]}" -v b="${cpu[$round:$1:bare]}" 'BEGIN {printf "%.2f\n", a - b}'
-    done | medspread
-  }
+  added() { perround cpu "$1" "$1:bare" -; }
   echo " calibration: what synthetic work of about 2.5 µs (alone) adds to the bare engine's CPU per request under this load, median µs (spread):"
   printf '  %-12s %s   (busy-waiting 2.5 µs, no memory traffic)\n' bare-spin "$(added bare-spin)"
   printf '  %-12s %s   (600 random bytes of a 4 MiB table; alone: go test -bench Touch ./test/cmd/bareproxy/)\n' bare-touch "$(added bare-touch)"
@@ -342,8 +330,8 @@ done | medspread)
 printf '  %-12s %s\n' header "$logcost"
 
 if [[ $LATENCY == 1 ]]; then
-  bare_max=$(medrps bare)
-  header_max=$(medrps header)
+  bare_max=$(medof rps bare)
+  header_max=$(medof rps header)
   half=$(awk -v m="$bare_max" 'BEGIN {printf "%d", m / 2}')
   echo "== latency, open loop, ${LAT_DURATION}s each (latency from when each request was due)"
   open() { # label url rate: prints the run; sets P50 and P99 (ms)
