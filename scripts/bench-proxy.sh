@@ -18,7 +18,13 @@
 #    that pair; req/s of every run, the median ratio and the spread. Also
 #    the CPU time (user and system, from /proc) the target's process spent
 #    per request in each run, and its ratio within the pair: steadier than
-#    req/s, which moves with whatever else the machine runs.
+#    req/s, which moves with whatever else the machine runs. With the CPU
+#    that wrk and the upstream (and Redis) spent on the same requests,
+#    every ratio is predicted from CPU alone (all cores busy, req/s is
+#    their time over a whole request's CPU), and the CPU per request a
+#    target may spend at 0.90 of the bare engine is printed: a ratio
+#    target as a budget. A line on the machine's steadiness comes first
+#    (hypervisor steal, the bare engine's own spread over its runs).
 # 2. Latency, open loop (test/cmd/loadgen: requests start at a constant
 #    rate whatever the target does, latency counted from when a request was
 #    due, so queueing shows): the bare engine and finproxy header at half
@@ -232,22 +238,40 @@ for t in "${targets[@]}"; do
   grep -q ' failed=0 dropped=0 ' <<<"$out" || { echo "warming $name failed: $out" >&2; exit 1; }
 done
 
-declare -A rps cpu
+declare -A rps cpu side
+if [[ $REDIS == 1 ]]; then REDIS_PID=$(pgrep -x redis-server | head -1); fi
 failed=0
 TICK=$(getconf CLK_TCK)
 # cputime pid: the CPU time (user and system, in clock ticks) of the process,
 # all its threads (not its children); the comm field may hold spaces.
 cputime() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-wrkrun() { # key name url file pid: one wrk run; prints it, sets rps[key] and cpu[key]
-  local out r n non2xx sockerr c0 c1
-  c0=$(cputime "$5")
-  out=$(SESSIONS_FILE=$4 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$work/rotate.lua" "$3")
-  c1=$(cputime "$5")
+# sidetime: the CPU time of the upstream (the emulator) and, when the Redis
+# store is measured, the Redis server: the processes besides wrk that
+# every request also costs.
+sidetime() {
+  local t
+  t=$(cputime "${pid_of[emulator]}")
+  if [[ -n ${REDIS_PID:-} ]]; then t=$((t + $(cputime "$REDIS_PID"))); fi
+  echo "$t"
+}
+# perreq ticks0 ticks1 n: clock ticks spent between two readings, in µs per
+# request of n.
+perreq() { awk -v a="$1" -v b="$2" -v n="$3" -v t="$TICK" 'BEGIN {printf "%.1f", (b - a) / t * 1e6 / n}'; }
+wrkrun() { # key name url file pid: one wrk run; prints it, sets rps[key], cpu[key] and side[key]
+  local out r n non2xx sockerr c0 c1 u0 u1 wrkcpu TIMEFORMAT='%U %S'
+  c0=$(cputime "$5") u0=$(sidetime)
+  { time SESSIONS_FILE=$4 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$work/rotate.lua" "$3" >"$work/wrk.out"; } 2>"$work/wrk.time"
+  c1=$(cputime "$5") u1=$(sidetime)
+  out=$(<"$work/wrk.out")
   r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
   sockerr=$(awk -F'Socket errors: ' '/Socket errors/ {print $2}' <<<"$out")
-  cpu[$1]=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="$TICK" 'BEGIN {printf "%.1f", (b - a) / t * 1e6 / n}')
+  cpu[$1]=$(perreq "$c0" "$c1" "$n")
+  # What the rest of the set-up spent on the same requests: wrk itself and
+  # the upstream (the emulator's fixed answer).
+  wrkcpu=$(awk -v n="$n" '{printf "%.1f", ($1 + $2) * 1e6 / n}' "$work/wrk.time")
+  side[$1]=$(awk -v w="$wrkcpu" -v u="$(perreq "$u0" "$u1" "$n")" 'BEGIN {printf "%.1f", w + u}')
   printf '  %-12s %10s req/s %7s µs CPU/req%s%s\n' "$2" "$r" "${cpu[$1]}" "${non2xx:+   non-2xx $non2xx}" "${sockerr:+   socket errors: $sockerr}"
   # Error answers are cheap: a run with any is not a measurement.
   if [[ -n $non2xx || -n $sockerr ]]; then failed=1; fi
@@ -259,6 +283,10 @@ wrkrun() { # key name url file pid: one wrk run; prints it, sets rps[key] and cp
 # tens of per cent over a minute, which a ratio to a baseline measured a
 # minute earlier would carry. Which of the two runs first flips from round
 # to round for every target, so a steady drift cancels too.
+# cpustat: the machine's CPU time so far, all cores, in clock ticks: "total
+# steal" (steal: time the hypervisor gave this machine's CPUs to others).
+cpustat() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9; exit}' /proc/stat; }
+read -r total0 steal0 < <(cpustat)
 echo "== throughput: wrk -t$THREADS -c$CONNS -d${DURATION}s, $SESSIONS sessions rotating, $(nproc) cores, loopback, $ROUNDS rounds of pairs (the bare engine next to each target), finproxy log level $LOG_LEVEL"
 bare_url=${targets[0]#*|}
 bare_url=${bare_url%%|*}
@@ -277,6 +305,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fi
   done
 done
+
+read -r total1 steal1 < <(cpustat)
 
 median() { sort -n | awk '{v[NR]=$1} END {print NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 # medspread: the numbers on stdin as "median (min–max)".
@@ -300,6 +330,12 @@ medof() {
     if [[ $2 == bare && $k == *:bare ]] || [[ $k == *:"$2" ]]; then echo "${t[$k]}"; fi
   done | median
 }
+# How steady the machine was: every ratio below is taken within a pair, but
+# a machine whose speed swings within a run makes every spread wide.
+bare_runs=$(for k in "${!rps[@]}"; do if [[ $k == *:bare ]]; then echo "${rps[$k]}"; fi; done | sort -g)
+printf ' machine: steal %s %% of CPU time during these runs; the bare engine over its %d runs: %s–%s req/s\n' \
+  "$(awk -v t=$((total1 - total0)) -v s=$((steal1 - steal0)) 'BEGIN {printf "%.1f", t ? 100 * s / t : 0}')" \
+  "$(wc -l <<<"$bare_runs")" "$(head -1 <<<"$bare_runs")" "$(tail -1 <<<"$bare_runs")"
 echo " ratio to the bare engine of the same pair, median of the rounds (spread):"
 for t in "${targets[@]:1}"; do
   IFS='|' read -r name _ _ <<<"$t"
@@ -308,12 +344,27 @@ done
 # CPU time per request is steadier than req/s on this machine: what a
 # process spends on a request moves far less with the neighbours' load
 # than how many requests it gets through.
-echo " CPU per request of the proxy's process (user and system; the Redis targets' Redis server not counted): median µs, and the ratio to the bare engine of the same pair, median (spread):"
+echo " CPU per request of the proxy's process (user and system; the Redis server counted below, not here): median µs, and the ratio to the bare engine of the same pair, median (spread):"
 printf '  %-12s %6s µs\n' bare "$(medof cpu bare | awk '{printf "%.1f", $1}')"
 for t in "${targets[@]:1}"; do
   IFS='|' read -r name _ _ <<<"$t"
   printf '  %-12s %6s µs   %s\n' "$name" "$(medof cpu "$name" | awk '{printf "%.1f", $1}')" "$(perround cpu "$name" "$name:bare" /)"
 done
+# All cores busy, req/s is the cores' time over the CPU time of a whole
+# request: the proxy's, wrk's and the upstream's (and Redis'). So a
+# target's ratio should follow from CPU alone, (side + bare) / (side +
+# target) within its pair; when it does, a ratio target is a CPU budget.
+echo " the same from CPU: wrk and the upstream (and the Redis server) per request, median µs of the bare runs; each target's ratio predicted as (their CPU + the bare engine's) / (their CPU + the target's) within its pair, median (spread):"
+printf '  %-12s %6s µs\n' "wrk+upstream" "$(medof side bare | awk '{printf "%.1f", $1}')"
+for t in "${targets[@]:1}"; do
+  IFS='|' read -r name _ _ <<<"$t"
+  printf '  %-12s %s\n' "$name" "$(for ((round = 1; round <= ROUNDS; round++)); do
+    awk -v b="${cpu[$round:$name:bare]}" -v sb="${side[$round:$name:bare]}" -v c="${cpu[$round:$name]}" -v sc="${side[$round:$name]}" \
+      'BEGIN {printf "%.3f\n", (sb + b) / (sc + c)}'
+  done | medspread)"
+done
+budget=$(awk -v s="$(medof side bare)" -v b="$(medof cpu bare)" 'BEGIN {printf "%.1f", (s + b) / 0.90 - s}')
+echo "  at 0.90 of the bare engine a target may spend $budget µs of CPU per request (the bare engine $(medof cpu bare | awk '{printf "%.1f", $1}'))"
 if [[ $CALIBRATE == 1 ]]; then
   # What each calibration target adds to the bare engine's CPU per request,
   # within its pairs.
