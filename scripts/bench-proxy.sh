@@ -278,15 +278,16 @@ wrkrun() { # key name url file pid: one wrk run; prints it, sets rps[key], cpu[k
   rps[$1]=$r
 }
 
+# cpustat: the machine's CPU time so far, all cores, in clock ticks: "total
+# steal" (steal: time the hypervisor gave this machine's CPUs to others).
+cpustat() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9; exit}' /proc/stat; }
+read -r total0 steal0 < <(cpustat)
+
 # Each target is measured right next to a run of the bare engine (a pair),
 # and its ratio is taken within the pair: this machine's speed drifts by
 # tens of per cent over a minute, which a ratio to a baseline measured a
 # minute earlier would carry. Which of the two runs first flips from round
 # to round for every target, so a steady drift cancels too.
-# cpustat: the machine's CPU time so far, all cores, in clock ticks: "total
-# steal" (steal: time the hypervisor gave this machine's CPUs to others).
-cpustat() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9; exit}' /proc/stat; }
-read -r total0 steal0 < <(cpustat)
 echo "== throughput: wrk -t$THREADS -c$CONNS -d${DURATION}s, $SESSIONS sessions rotating, $(nproc) cores, loopback, $ROUNDS rounds of pairs (the bare engine next to each target), finproxy log level $LOG_LEVEL"
 bare_url=${targets[0]#*|}
 bare_url=${bare_url%%|*}
