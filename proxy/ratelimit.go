@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"hash/maphash"
 	"math"
 	"sync"
 	"time"
@@ -33,14 +34,24 @@ func (e *rateLimitedError) Unwrap() error { return errRateLimited }
 // golang.org/x/time/rate limiters: one of those with its bucket pointer
 // cost about 150 bytes per active session, a fifth of a cached session's
 // memory, for features (reservations, waiting) finproxy does not use.
+//
+// Nor does the map keep the keys: it is keyed by their 64-bit hash under
+// a seed of the process's own (hash/maphash), 8 bytes in the map instead
+// of a 16-byte string header and the session hash's 64 characters, about
+// 70 bytes less per active session, and nothing for the collector to
+// follow. Two keys that hash alike share a bucket: with the seed unknown
+// outside the process nobody can make that happen, and by chance the odds
+// are below one in 10^9 with 100 000 keys at once; it would only ever err
+// toward limiting.
 type limiters struct {
 	rate  float64 // tokens per nanosecond
 	burst float64
 	max   int
 	idle  time.Duration // a bucket idle this long is full again
+	seed  maphash.Seed
 
 	mu      sync.Mutex
-	buckets map[string]bucket
+	buckets map[uint64]bucket
 	swept   time.Time
 }
 
@@ -62,7 +73,8 @@ func newLimiters(perSecond float64, burst, size int) *limiters {
 		burst:   float64(burst),
 		max:     size,
 		idle:    time.Duration(float64(burst)/perSecond*float64(time.Second)) + time.Second,
-		buckets: map[string]bucket{},
+		seed:    maphash.MakeSeed(),
+		buckets: map[uint64]bucket{},
 	}
 }
 
@@ -72,13 +84,13 @@ func (l *limiters) allow(key string, now time.Time) (ok bool, wait time.Duration
 	if l == nil {
 		return true, 0
 	}
-	t := now.UnixNano()
+	t, k := now.UnixNano(), maphash.String(l.seed, key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > max(l.idle, sweepEvery) {
 		l.sweep(t)
 	}
-	b, found := l.buckets[key]
+	b, found := l.buckets[k]
 	switch {
 	case !found:
 		if len(l.buckets) >= l.max {
@@ -91,10 +103,10 @@ func (l *limiters) allow(key string, now time.Time) (ok bool, wait time.Duration
 	}
 	if b.tokens >= 1 {
 		b.tokens--
-		l.buckets[key] = b
+		l.buckets[k] = b
 		return true, 0
 	}
-	l.buckets[key] = b
+	l.buckets[k] = b
 	return false, time.Duration(math.Ceil((1 - b.tokens) / l.rate))
 }
 
