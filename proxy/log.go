@@ -89,6 +89,7 @@ func refusedMethod(r *http.Request) error {
 // status, size, committed and h are what was answered.
 func (s *server) finish(r *http.Request, st *state, status int, size int64, committed bool, h http.Header, aborted bool) {
 	d := time.Since(st.start)
+	var scratch [24]byte // the duration's digits, on the stack: zerolog copies them
 	if aborted && !committed {
 		status = http.StatusInternalServerError // the connection is dropped unanswered
 	}
@@ -107,7 +108,7 @@ func (s *server) finish(r *http.Request, st *state, status int, size int64, comm
 		Str("method", r.Method).
 		Str("path", r.URL.Path).
 		Int("status", status).
-		RawJSON("duration_ms", millis(&st.scratch, d)).
+		RawJSON("duration_ms", millis(&scratch, d)).
 		Str("route", route).
 		Int64("bytes_in", max(r.ContentLength, 0)).
 		Int64("bytes_out", size)

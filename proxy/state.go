@@ -27,7 +27,6 @@ type state struct {
 	// headers backs the values rewrite sets, so that setting them
 	// allocates nothing (see rewrite).
 	headers [5]string
-	scratch [24]byte // the log line's duration (millis)
 
 	route    *route
 	upstream string // escaped path after the route's prefix
