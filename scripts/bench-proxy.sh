@@ -240,7 +240,12 @@ for t in "${targets[@]}"; do
 done
 
 declare -A rps cpu side
-if [[ $REDIS == 1 ]]; then REDIS_PID=$(pgrep -x redis-server | head -1); fi
+# The Redis server the store uses, by its own word (not the first
+# redis-server process found: a test suite may run others).
+if [[ $REDIS == 1 ]]; then
+  REDIS_PID=$(redis-cli -u "$REDIS_URL" info server | awk -F: '/^process_id:/ {print $2 + 0}')
+  [[ -r /proc/${REDIS_PID:-0}/stat ]] || REDIS_PID=""
+fi
 failed=0
 TICK=$(getconf CLK_TCK)
 # cputime pid: the CPU time (user and system, in clock ticks) of the process,
@@ -269,8 +274,8 @@ wrkrun() { # key name url file pid: one wrk run; prints it, sets rps[key], cpu[k
   non2xx=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
   sockerr=$(awk -F'Socket errors: ' '/Socket errors/ {print $2}' <<<"$out")
   cpu[$1]=$(perreq "$c0" "$c1" "$n")
-  # What the rest of the set-up spent on the same requests: wrk itself and
-  # the upstream (the emulator's fixed answer).
+  # What the rest of the set-up spent on the same requests: wrk itself, the
+  # upstream (the emulator's fixed answer) and Redis (sidetime).
   wrkcpu=$(awk -v n="$n" '{printf "%.1f", ($1 + $2) * 1e6 / n}' "$work/wrk.time")
   side[$1]=$(awk -v w="$wrkcpu" -v u="$(perreq "$u0" "$u1" "$n")" 'BEGIN {printf "%.1f", w + u}')
   printf '  %-12s %10s req/s %7s µs CPU/req%s%s\n' "$2" "$r" "${cpu[$1]}" "${non2xx:+   non-2xx $non2xx}" "${sockerr:+   socket errors: $sockerr}"
@@ -325,16 +330,18 @@ perround() {
   done | medspread
 }
 ratio() { perround rps "$1" "$2" /; }
-# medof table name: the median of name's runs in table (bare: all its runs).
-medof() {
+# runsof table name: name's runs in table, one per line (bare: all its
+# runs); medof: their median.
+runsof() {
   local -n t=$1
   for k in "${!t[@]}"; do
     if [[ $2 == bare && $k == *:bare ]] || [[ $k == *:"$2" ]]; then echo "${t[$k]}"; fi
-  done | median
+  done
 }
+medof() { runsof "$@" | median; }
 # How steady the machine was: every ratio below is taken within a pair, but
 # a machine whose speed swings within a run makes every spread wide.
-bare_runs=$(for k in "${!rps[@]}"; do if [[ $k == *:bare ]]; then echo "${rps[$k]}"; fi; done | sort -g)
+bare_runs=$(runsof rps bare | sort -g)
 printf ' machine: steal %s %% of CPU time during these runs; the bare engine over its %d runs: %s–%s req/s\n' \
   "$(awk -v t=$((total1 - total0)) -v s=$((steal1 - steal0)) 'BEGIN {printf "%.1f", t ? 100 * s / t : 0}')" \
   "$(wc -l <<<"$bare_runs")" "$(head -1 <<<"$bare_runs")" "$(tail -1 <<<"$bare_runs")"
