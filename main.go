@@ -32,6 +32,7 @@ import (
 	"github.com/finproxy/finproxy/cache"
 	"github.com/finproxy/finproxy/config"
 	"github.com/finproxy/finproxy/finapi"
+	"github.com/finproxy/finproxy/gcfloor"
 	"github.com/finproxy/finproxy/jwtsession"
 	"github.com/finproxy/finproxy/logbuf"
 	"github.com/finproxy/finproxy/metrics"
@@ -91,6 +92,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	if cfg.Demo {
 		log.Warn().Msg("demo mode (FINPROXY_DEMO=true): the demo's published secrets are accepted; for the local finAPI emulator only, never in production")
 	}
+
+	defer startGCFloor(cfg, log)()
 
 	env := envMap(environ)
 	traced := tracing.Enabled(func(k string) string { return env[k] })
@@ -488,4 +491,20 @@ func urlPassword(raw string) string {
 	}
 	p, _ := u.User.Password()
 	return p
+}
+
+// startGCFloor puts the configured floor under the Go heap goal (package
+// gcfloor), unless GOGC is set in the process's environment: the runtime
+// read that one, and an operator who set it chose the collector's pacing
+// already. It returns what ends the floor.
+func startGCFloor(cfg *config.Config, log zerolog.Logger) (stop func()) {
+	switch gogc, set := os.LookupEnv("GOGC"); {
+	case cfg.GCHeapFloor == 0:
+		return func() {}
+	case set:
+		log.Info().Str("GOGC", gogc).Msg("GOGC is set: no heap floor (FINPROXY_GC_HEAP_FLOOR_BYTES)")
+		return func() {}
+	}
+	log.Debug().Int64("bytes", cfg.GCHeapFloor).Msg("heap floor on (FINPROXY_GC_HEAP_FLOOR_BYTES)")
+	return gcfloor.Start(uint64(cfg.GCHeapFloor))
 }

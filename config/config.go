@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v10"
+
+	"github.com/finproxy/finproxy/gcfloor"
 )
 
 // Prefix is the prefix of every variable finproxy reads.
@@ -155,6 +157,12 @@ type Config struct {
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"trace, debug, info, warn, error or disabled"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json" help:"json or console"`
+
+	// GCHeapFloor is a floor under the Go collector's heap goal (package
+	// gcfloor): while the live heap is small, GOGC is raised so that it
+	// is not collected dozens of times a second. 0 leaves the runtime's
+	// default; a GOGC variable in the environment turns it off too.
+	GCHeapFloor int64 `env:"GC_HEAP_FLOOR_BYTES" envDefault:"16777216" help:"floor under the Go heap goal: fewer collections while the heap is small; 0 = the Go default (also off when GOGC is set)"`
 
 	// Pprof serves net/http/pprof on the admin listener.
 	Pprof bool `env:"PPROF" envDefault:"false" help:"serve net/http/pprof on the admin listener"`
@@ -409,6 +417,9 @@ func (c *Config) validate() []error {
 	}
 	if c.MaxBodyBytes < 0 {
 		bad("MAX_BODY_BYTES", "must not be negative")
+	}
+	if c.GCHeapFloor != 0 && c.GCHeapFloor < gcfloor.MinFloor {
+		bad("GC_HEAP_FLOOR_BYTES", "must be 0 (off) or at least %d (the Go runtime's own minimum), not %d", gcfloor.MinFloor, c.GCHeapFloor)
 	}
 	if c.MaxHeaderBytes < 4096 {
 		bad("MAX_HEADER_BYTES", "must be at least 4096, not %d", c.MaxHeaderBytes)

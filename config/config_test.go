@@ -320,6 +320,11 @@ func TestLoadProblems(t *testing.T) {
 			wantVars: []string{"FINPROXY_BODY_TIMEOUT", "FINPROXY_FINAPI_CONCURRENCY", "FINPROXY_NEW_SESSION_BURST_IP", "FINPROXY_NEW_SESSION_RATE", "FINPROXY_SHUTDOWN_DELAY"},
 		},
 		{
+			name:     "GC heap floor below the runtime's minimum",
+			set:      map[string]string{"FINPROXY_GC_HEAP_FLOOR_BYTES": "1048576"},
+			wantVars: []string{"FINPROXY_GC_HEAP_FLOOR_BYTES"},
+		},
+		{
 			name:     "access URL with credentials",
 			set:      map[string]string{"FINPROXY_ACCESS_URL": "https://user:pw@sandbox.finapi.io"},
 			wantVars: []string{"FINPROXY_ACCESS_URL"},
@@ -621,5 +626,21 @@ func TestLoadRefusesPlaceholderSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGCHeapFloor: on by default at 16 MiB; 0 turns it off.
+func TestGCHeapFloor(t *testing.T) {
+	for _, c := range []struct {
+		set  string
+		want int64
+	}{{unset, 16 << 20}, {"0", 0}, {"67108864", 64 << 20}} {
+		cfg, err := config.Load(environ(map[string]string{"FINPROXY_GC_HEAP_FLOOR_BYTES": c.set}))
+		if err != nil {
+			t.Fatalf("%q: %v", c.set, err)
+		}
+		if cfg.GCHeapFloor != c.want {
+			t.Errorf("%q: GCHeapFloor = %d, want %d", c.set, cfg.GCHeapFloor, c.want)
+		}
 	}
 }

@@ -36,6 +36,10 @@
 #    answering every call after 50 ms: total time, p50/p99, errors and the
 #    emulator's peak of concurrent finAPI identity calls (bounded by
 #    FINPROXY_FINAPI_CONCURRENCY, 32).
+# The bare engine also runs with finproxy's heap floor (bare-floor, GC_FLOOR
+# bytes, finproxy's default FINPROXY_GC_HEAP_FLOOR_BYTES, which finproxy
+# gets too): each finproxy target's ratio is also printed against it, which
+# is what its code costs apart from the collector's pacing.
 # When nginx is installed it runs as an outside anchor in the throughput
 # rounds (one worker, a fixed Bearer, keep-alive to the same upstream).
 #
@@ -44,8 +48,9 @@
 # new-session budget raised so that warming and the cold path are not
 # refused. Bounded: every step stops by itself; loopback only.
 #
-# Environment: DURATION (5), CONNS (32), THREADS (1), ROUNDS (5),
-# SESSIONS (1000), BASE_PORT (18180; uses BASE_PORT+1 .. +26), LOG_LEVEL
+# Environment: GC_FLOOR (16777216; 0: finproxy and bare-floor without the
+# floor), DURATION (5), CONNS (32), THREADS (1), ROUNDS (5),
+# SESSIONS (1000), BASE_PORT (18180; uses BASE_PORT+1 .. +27), LOG_LEVEL
 # (info), REDIS (auto, or 0 to skip), REDIS_URL (redis://127.0.0.1:6379/13),
 # LATENCY (1; 0 skips step 2), LAT_DURATION (10: seconds per open-loop
 # run), LAT_PAIRS (3: pairs of the bare engine and finproxy at half the
@@ -71,6 +76,8 @@ REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/13}
 LATENCY=${LATENCY:-1}
 COLD=${COLD:-1}
 CALIBRATE=${CALIBRATE:-1}
+GC_FLOOR=${GC_FLOOR:-16777216}
+unset GOGC # the runtime's default pacing for the bare engine; finproxy's floor as configured
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 make -s build
 go build -o bin/bareproxy ./test/cmd/bareproxy
@@ -90,7 +97,7 @@ fi
 REDIS_PREFIX="finproxy-bench-$$-$(date +%s):"
 
 # A port already in use would have us measure somebody else's process.
-for p in $(seq "$(port 1)" "$(port 26)"); do
+for p in $(seq "$(port 1)" "$(port 27)"); do
   if [[ -n $(ss -Hltn "sport = :$p") ]]; then
     echo "port $p is in use; set BASE_PORT to a free range" >&2
     exit 1
@@ -130,6 +137,7 @@ await() { # name url: up to 10 s for url to answer 2xx
 
 start emulator ./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr "" -fixed-addr $UP -client-id bench -client-secret bench-secret
 start bare ./bin/bareproxy -addr $BARE -target http://$UP
+start bare-floor ./bin/bareproxy -addr 127.0.0.1:$(port 27) -target http://$UP -gc-floor "$GC_FLOOR"
 if [[ $CALIBRATE == 1 ]]; then
   start bare-spin ./bin/bareproxy -addr 127.0.0.1:$(port 25) -target http://$UP -spin 2500ns
   start bare-touch ./bin/bareproxy -addr 127.0.0.1:$(port 26) -target http://$UP -touch 600
@@ -140,7 +148,7 @@ common=(FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$UP
         FINPROXY_CLIENT_ID=bench FINPROXY_CLIENT_SECRET=bench-secret
         FINPROXY_IDENTITY_SECRET=bench-identity-secret-0123456789abcdef0123
         FINPROXY_NEW_SESSION_RATE=100000 FINPROXY_NEW_SESSION_BURST=100000
-        FINPROXY_LOG_LEVEL=$LOG_LEVEL FINPROXY_PPROF=true)
+        FINPROXY_LOG_LEVEL=$LOG_LEVEL FINPROXY_PPROF=true FINPROXY_GC_HEAP_FLOOR_BYTES=$GC_FLOOR)
 finproxy() { # name listen-offset env...
   local name=$1 off=$2
   shift 2
@@ -160,6 +168,7 @@ fi
 
 await emulator http://$UP/
 await bare http://$BARE/
+await bare-floor http://127.0.0.1:$(port 27)/
 if [[ $CALIBRATE == 1 ]]; then
   await bare-spin http://127.0.0.1:$(port 25)/
   await bare-touch http://127.0.0.1:$(port 26)/
@@ -190,7 +199,8 @@ LUA
 targets=("bare|http://$BARE/api/v2/accounts|$work/sessions"
          "header|http://127.0.0.1:$(port 11)/fast/api/v2/accounts|$work/sessions"
          "header-nolog|http://127.0.0.1:$(port 23)/fast/api/v2/accounts|$work/sessions"
-         "jwt|http://127.0.0.1:$(port 13)/fast/api/v2/accounts|$work/jwts")
+         "jwt|http://127.0.0.1:$(port 13)/fast/api/v2/accounts|$work/jwts"
+         "bare-floor|http://127.0.0.1:$(port 27)/api/v2/accounts|$work/sessions")
 if command -v nginx >/dev/null; then
   # An outside anchor: nginx, one worker, a fixed Bearer, keep-alive to the
   # same upstream.
@@ -350,6 +360,17 @@ for t in "${targets[@]:1}"; do
   IFS='|' read -r name _ _ <<<"$t"
   printf '  %-12s %s\n' "$name" "$(ratio "$name" "$name:bare")"
 done
+# What of each finproxy target's ratio is its code: its ratio over
+# bare-floor's in the same round (both against their pairs' bare runs).
+echo " against the bare engine with the same heap floor ($GC_FLOOR bytes): each target's ratio over bare-floor's of the same round, median (spread):"
+for t in "${targets[@]:1}"; do
+  IFS='|' read -r name _ _ <<<"$t"
+  case $name in header* | jwt | redis*) ;; *) continue ;; esac
+  printf '  %-12s %s\n' "$name" "$(for ((round = 1; round <= ROUNDS; round++)); do
+    awk -v a="${rps[$round:$name]}" -v ab="${rps[$round:$name:bare]}" -v f="${rps[$round:bare-floor]}" -v fb="${rps[$round:bare-floor:bare]}" \
+      'BEGIN {printf "%.3f\n", (a / ab) / (f / fb)}'
+  done | medspread)"
+done
 # CPU time per request is steadier than req/s on this machine: what a
 # process spends on a request moves far less with the neighbours' load
 # than how many requests it gets through.
@@ -388,6 +409,13 @@ logcost=$(for ((round = 1; round <= ROUNDS; round++)); do
     -v n="${rps[$round:header-nolog]}" -v nb="${rps[$round:header-nolog:bare]}" 'BEGIN {printf "%.6f\n", (h/hb) / (n/nb)}'
 done | medspread)
 printf '  %-12s %s\n' header "$logcost"
+# What the heap floor costs in memory: every proxy's peak resident set.
+printf ' peak resident set (VmHWM) of each proxy process, MiB:'
+for name in bare "${targets[@]:1}"; do
+  name=${name%%|*}
+  printf ' %s %s' "$name" "$(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/${pid_of[$name]}/status" 2>/dev/null)"
+done
+echo
 
 if [[ $LATENCY == 1 ]]; then
   bare_max=$(medof rps bare)

@@ -11,6 +11,11 @@
 // touching memory, -touch reads and writes that many random bytes of a
 // 4 MiB table (each one likely a cache line the request would not have
 // touched otherwise), which BenchmarkTouch times in isolation.
+//
+// -gc-floor puts finproxy's heap floor (package gcfloor,
+// FINPROXY_GC_HEAP_FLOOR_BYTES) under the bare engine too: the benchmark's
+// bare-floor target, which shows what the floor alone gives a proxy and so
+// what of finproxy's ratio is its code rather than its collector's pacing.
 package main
 
 import (
@@ -25,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/finproxy/finproxy/gcfloor"
 	"github.com/finproxy/finproxy/proxy"
 )
 
@@ -34,7 +40,9 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (off when empty)")
 	spin := flag.Duration("spin", 0, "busy-wait this long on every request (synthetic work without memory traffic)")
 	touch := flag.Int("touch", 0, "touch this many random bytes of a 4 MiB table on every request (synthetic memory traffic)")
+	floor := flag.Uint64("gc-floor", 0, "a floor of this many bytes under the heap goal, as finproxy's FINPROXY_GC_HEAP_FLOOR_BYTES (off when 0)")
 	flag.Parse()
+	defer gcfloor.Start(*floor)()
 	u, err := url.Parse(*target)
 	if err != nil {
 		log.Fatal(err)
