@@ -20,6 +20,7 @@ import (
 
 	"github.com/finproxy/finproxy/auth"
 	"github.com/finproxy/finproxy/cache"
+	"github.com/finproxy/finproxy/gcfloor"
 )
 
 // memSource hands each session a token shaped like finAPI's longest: 128
@@ -98,12 +99,20 @@ func mustKeys(tb testing.TB) *auth.Keys {
 // "settled-rss-B/session" after the runtime returned free memory to the
 // OS, as its background scavenger does in time. "admin-off" is the
 // default; "admin-on" adds the admin API's short-hash index entry per
-// session (FINPROXY_ADMIN_TOKEN set).
+// session (FINPROXY_ADMIN_TOKEN set). Both run under the Go runtime's
+// default pacing; "admin-off-floor" under finproxy's default heap floor
+// (FINPROXY_GC_HEAP_FLOOR_BYTES), as the binary runs, which should change
+// nothing at this size: its live heap is far above half the floor.
 func BenchmarkSessionMemory(b *testing.B) {
 	const n = 100_000
-	for _, admin := range []bool{false, true} {
-		name := map[bool]string{false: "admin-off", true: "admin-on"}[admin]
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		admin bool
+		floor uint64
+	}{{"admin-off", false, 0}, {"admin-on", true, 0}, {"admin-off-floor", false, 16 << 20}} {
+		admin := c.admin
+		b.Run(c.name, func(b *testing.B) {
+			defer gcfloor.Start(c.floor)()
 			for b.Loop() {
 				h, store, index, srv := memoryHandler(b, admin)
 				settle := func() { runtime.GC(); debug.FreeOSMemory() }
