@@ -14,8 +14,9 @@
 # 1. Throughput: wrk, THREADS threads and CONNS connections, rotating over
 #    SESSIONS warm sessions (a wrk Lua script), DURATION seconds per run,
 #    ROUNDS rounds in rotated order; every target runs next to a run of the
-#    bare engine (which first alternates), and its ratio is taken within
-#    that pair; req/s of every run, the median ratio and the spread. Also
+#    bare engine (which first alternates) sent the same requests (JWTs in
+#    jwt's pairs; the bare engines drop the session header, as finproxy
+#    does), and its ratio is taken within that pair; req/s of every run, the median ratio and the spread. Also
 #    the CPU time (user and system, from /proc) the target's process spent
 #    per request in each run, and its ratio within the pair: steadier than
 #    req/s, which moves with whatever else the machine runs. With the CPU
@@ -136,11 +137,13 @@ await() { # name url: up to 10 s for url to answer 2xx
 }
 
 start emulator ./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr "" -fixed-addr $UP -client-id bench -client-secret bench-secret
-start bare ./bin/bareproxy -addr $BARE -target http://$UP
-start bare-floor ./bin/bareproxy -addr 127.0.0.1:$(port 27) -target http://$UP -gc-floor "$GC_FLOOR"
+# The bare engines drop the session header, as finproxy does: the upstream
+# gets the same requests from all of them.
+start bare ./bin/bareproxy -addr $BARE -target http://$UP -drop X-Session-Id
+start bare-floor ./bin/bareproxy -addr 127.0.0.1:$(port 27) -target http://$UP -drop X-Session-Id -gc-floor "$GC_FLOOR"
 if [[ $CALIBRATE == 1 ]]; then
-  start bare-spin ./bin/bareproxy -addr 127.0.0.1:$(port 25) -target http://$UP -spin 2500ns
-  start bare-touch ./bin/bareproxy -addr 127.0.0.1:$(port 26) -target http://$UP -touch 600
+  start bare-spin ./bin/bareproxy -addr 127.0.0.1:$(port 25) -target http://$UP -drop X-Session-Id -spin 2500ns
+  start bare-touch ./bin/bareproxy -addr 127.0.0.1:$(port 26) -target http://$UP -drop X-Session-Id -touch 600
 fi
 
 HMAC=bench-jwt-hmac-secret-0123456789abcdef0123
@@ -313,12 +316,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for ((i = 1; i < n; i++)); do
     j=$(((i + round - 2) % (n - 1) + 1)) # the target; the order within its pair flips every round
     IFS='|' read -r name url file <<<"${targets[$j]}"
+    # The bare run of the pair gets the target's requests (jwt's carry a
+    # JWT where the others carry a 20-character session id): the same
+    # bytes to receive and parse.
     if (((round + j) % 2)); then
-      wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions" "${pid_of[bare]}"
+      wrkrun "$round:$name:bare" bare "$bare_url" "$file" "${pid_of[bare]}"
       wrkrun "$round:$name" "$name" "$url" "$file" "${pid_of[$name]}"
     else
       wrkrun "$round:$name" "$name" "$url" "$file" "${pid_of[$name]}"
-      wrkrun "$round:$name:bare" bare "$bare_url" "$work/sessions" "${pid_of[bare]}"
+      wrkrun "$round:$name:bare" bare "$bare_url" "$file" "${pid_of[bare]}"
     fi
   done
 done

@@ -36,7 +36,7 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 ./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr "" -fixed-addr $UP -client-id bench -client-secret bench-secret >"$OUT/emulator.log" 2>&1 &
 pids+=($!)
-./bin/bareproxy -addr $BARE -target http://$UP -pprof $BAREPPROF >"$OUT/bare.log" 2>&1 &
+./bin/bareproxy -addr $BARE -target http://$UP -drop X-Session-Id -pprof $BAREPPROF >"$OUT/bare.log" 2>&1 &
 bare=$!
 pids+=($bare)
 env FINPROXY_ACCESS_URL=http://$EMU FINPROXY_PROCESSCTL_URL=http://$PCTL FINPROXY_ROUTES=/fast=http://$UP \

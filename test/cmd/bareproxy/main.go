@@ -2,7 +2,9 @@
 // httputil.ReverseProxy with the same transport and buffer pool and a
 // fixed Authorization: Bearer of a finAPI token's longest length (128
 // characters, as the emulator hands out and finproxy injects), and nothing
-// else (no session, no token lookup, no logging). -pprof serves
+// else (no session, no token lookup, no logging). -drop names a header it
+// does not forward: the benchmark's session header, which finproxy strips,
+// so that the upstream gets the same requests from both. -pprof serves
 // net/http/pprof on another address, to compare profiles with finproxy's
 // (FINPROXY_PPROF).
 //
@@ -40,9 +42,11 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (off when empty)")
 	spin := flag.Duration("spin", 0, "busy-wait this long on every request (synthetic work without memory traffic)")
 	touch := flag.Int("touch", 0, "touch this many random bytes of a 4 MiB table on every request (synthetic memory traffic)")
+	drop := flag.String("drop", "", "a request header not to forward (the benchmark's session header, which finproxy does not forward either); none when empty")
 	floor := flag.Uint64("gc-floor", 0, "a floor of this many bytes under the heap goal, as finproxy's FINPROXY_GC_HEAP_FLOOR_BYTES (off when 0)")
 	flag.Parse()
 	defer gcfloor.Start(*floor)()
+	dropKey := http.CanonicalHeaderKey(*drop)
 	u, err := url.Parse(*target)
 	if err != nil {
 		log.Fatal(err)
@@ -52,6 +56,9 @@ func main() {
 			pr.SetURL(u)
 			pr.SetXForwarded()
 			pr.Out.Header["Authorization"] = bearer
+			if dropKey != "" {
+				delete(pr.Out.Header, dropKey)
+			}
 		},
 		Transport:  proxy.NewTransport(30 * time.Second),
 		BufferPool: proxy.CopyBuffers,
