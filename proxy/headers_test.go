@@ -18,13 +18,12 @@ func TestStrippedHeadersAreCanonical(t *testing.T) {
 }
 
 func TestMillis(t *testing.T) {
-	var buf [24]byte
 	for d, want := range map[time.Duration]string{
 		0: "0.000", 999 * time.Nanosecond: "0.000", 1234567 * time.Nanosecond: "1.234",
 		250 * time.Millisecond: "250.000", 90 * time.Second: "90000.000", -time.Second: "0.000",
 	} {
-		if got := string(millis(&buf, d)); got != want {
-			t.Errorf("millis(%v) = %s, want %s", d, got, want)
+		if got := string(appendMillis(nil, d)); got != want {
+			t.Errorf("appendMillis(%v) = %s, want %s", d, got, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/finapi"
 )
@@ -89,7 +90,6 @@ func refusedMethod(r *http.Request) error {
 // status, size, committed and h are what was answered.
 func (s *server) finish(r *http.Request, st *state, status int, size int64, committed bool, h http.Header, aborted bool) {
 	d := time.Since(st.start)
-	var scratch [24]byte // the duration's digits, on the stack: zerolog copies them
 	if aborted && !committed {
 		status = http.StatusInternalServerError // the connection is dropped unanswered
 	}
@@ -104,11 +104,38 @@ func (s *server) finish(r *http.Request, st *state, status int, size int64, comm
 	if status >= 500 || aborted {
 		ev = s.cfg.Log.Warn()
 	}
+	if ev == nil {
+		return // below the log level
+	}
+	var buf [384]byte // the line's fields, on the stack: zerolog copies them
+	if line, ok := requestLine(buf[:0], r, st, status, size, d, aborted); ok {
+		ev = ev.RawJSON("request_id", line)
+	} else {
+		ev = requestFields(ev, r, st, status, size, d, aborted)
+	}
+	// Only error answers carry a reason: no header lookup for the others.
+	if reason := reasonOf(status, h); reason != "" {
+		ev = ev.Str("error", reason)
+		if status >= 500 {
+			ev = ev.AnErr("cause", st.err) // auth and transport errors name no secret
+		}
+	}
+	ev.Msg("request")
+}
+
+// requestFields adds the request line's fields to ev one by one, each
+// string escaped by zerolog: the line of a request whose strings need it.
+func requestFields(ev *zerolog.Event, r *http.Request, st *state, status int, size int64, d time.Duration, aborted bool) *zerolog.Event {
+	var scratch [24]byte // the duration's digits, on the stack: zerolog copies them
+	route := "-"
+	if st.route != nil {
+		route = st.route.prefix
+	}
 	ev = ev.Str("request_id", st.requestID).
 		Str("method", r.Method).
 		Str("path", r.URL.Path).
 		Int("status", status).
-		RawJSON("duration_ms", millis(&scratch, d)).
+		RawJSON("duration_ms", appendMillis(scratch[:0], d)).
 		Str("route", route).
 		Int64("bytes_in", max(r.ContentLength, 0)).
 		Int64("bytes_out", size)
@@ -130,14 +157,99 @@ func (s *server) finish(r *http.Request, st *state, status int, size int64, comm
 	if aborted {
 		ev = ev.Bool("aborted", true)
 	}
-	// Only error answers carry a reason: no header lookup for the others.
-	if reason := reasonOf(status, h); reason != "" {
-		ev = ev.Str("error", reason)
-		if status >= 500 {
-			ev = ev.AnErr("cause", st.err) // auth and transport errors name no secret
+	return ev
+}
+
+// requestLine appends to dst the fields requestFields adds, byte for byte
+// as zerolog writes them, from the value of request_id on; false when one
+// of its strings would need escaping. The line under load is most of
+// finproxy's logging: its field names and the route's strings are copied
+// instead of scanned byte by byte for escapes as zerolog scans every key
+// and value, and the rest is checked eight bytes at a time. The result is
+// given to zerolog as the raw value of its first field, so that the
+// logger's level, hooks, time stamp and output (the redaction guard
+// included) stay as for every other line.
+func requestLine(dst []byte, r *http.Request, st *state, status int, size int64, d time.Duration, aborted bool) ([]byte, bool) {
+	logRoute, logHost := `"-"`, ""
+	if st.route != nil {
+		logRoute, logHost = st.route.logged.prefix, st.route.logged.host
+		if logRoute == "" {
+			return dst, false
 		}
 	}
-	ev.Msg("request")
+	user := ""
+	if st.hasSession {
+		user = st.token.UserID
+	}
+	finapiID := st.finapiID
+	if finapiID == st.requestID {
+		finapiID = ""
+	}
+	if !plainJSON(st.requestID) || !plainJSON(r.Method) || !plainJSON(r.URL.Path) || !plainJSON(user) || !plainJSON(finapiID) {
+		return dst, false
+	}
+	dst = appendQuoted(dst, st.requestID)
+	dst = appendQuoted(append(dst, `,"method":`...), r.Method)
+	dst = appendQuoted(append(dst, `,"path":`...), r.URL.Path)
+	dst = strconv.AppendInt(append(dst, `,"status":`...), int64(status), 10)
+	dst = appendMillis(append(dst, `,"duration_ms":`...), d)
+	dst = append(append(dst, `,"route":`...), logRoute...)
+	dst = strconv.AppendInt(append(dst, `,"bytes_in":`...), max(r.ContentLength, 0), 10)
+	dst = strconv.AppendInt(append(dst, `,"bytes_out":`...), size, 10)
+	if st.route != nil && st.token.AccessToken != "" {
+		dst = append(append(dst, `,"upstream":`...), logHost...)
+	}
+	if st.hasSession {
+		dst = appendQuoted(append(dst, `,"session":`...), st.session.Short()) // hex
+		if user != "" {
+			dst = appendQuoted(append(dst, `,"finapi_user":`...), user)
+		}
+	}
+	if finapiID != "" {
+		dst = appendQuoted(append(dst, `,"finapi_request_id":`...), finapiID)
+	}
+	if st.replayed {
+		dst = append(dst, `,"replayed":true`...)
+	}
+	if aborted {
+		dst = append(dst, `,"aborted":true`...)
+	}
+	return dst, true
+}
+
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// zeroByte has a high bit set if a byte of v is zero (and never if none
+// is).
+func zeroByte(v uint64) uint64 { return (v - ones) &^ v & highs }
+
+func appendQuoted(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// plainJSON reports whether s goes into a JSON string as it is, as
+// zerolog writes strings: printable ASCII (0x20 to 0x7e) without '"' or
+// '\\'. Eight bytes at a time: a byte is out of place if it is below
+// 0x20, has its high bit set, or is '"', '\\' or 0x7f (each test exact
+// as a whole: any byte that fails it sets a high bit).
+func plainJSON(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		below := (x - 0x20*ones) &^ x & highs
+		if below|x&highs|zeroByte(x^0x22*ones)|zeroByte(x^0x5c*ones)|zeroByte(x^0x7f*ones) != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // reasonOf returns the reason of an error answer (ReasonHeader), "" for
@@ -170,11 +282,12 @@ func requestID(in string) string {
 	return finapi.NewRequestID()
 }
 
-// millis writes d as milliseconds with three decimals (microseconds) into
-// buf: zerolog's Dur formats a float, a tenth of a request line's cost.
-func millis(buf *[24]byte, d time.Duration) []byte {
+// appendMillis appends d as milliseconds with three decimals
+// (microseconds): zerolog's Dur formats a float, a tenth of a request
+// line's cost.
+func appendMillis(dst []byte, d time.Duration) []byte {
 	us := max(d.Microseconds(), 0)
-	b := strconv.AppendInt(buf[:0], us/1000, 10)
+	dst = strconv.AppendInt(dst, us/1000, 10)
 	frac := us % 1000
-	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+	return append(dst, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }

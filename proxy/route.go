@@ -23,6 +23,18 @@ type Route struct {
 type route struct {
 	prefix string // "/" for Access
 	target *url.URL
+	// logged holds the prefix and the target's host as the request line
+	// writes them (JSON strings), encoded once; empty when either would
+	// need escaping, and the line is then built field by field.
+	logged struct{ prefix, host string }
+}
+
+func newRoute(prefix string, target *url.URL) route {
+	rt := route{prefix: prefix, target: target}
+	if plainJSON(prefix) && plainJSON(target.Host) {
+		rt.logged.prefix, rt.logged.host = `"`+prefix+`"`, `"`+target.Host+`"`
+	}
+	return rt
 }
 
 // router picks the upstream of a request: the longest configured prefix
@@ -34,12 +46,12 @@ type router struct {
 func newRouter(access *url.URL, extra []Route) *router {
 	r := &router{}
 	for _, x := range extra {
-		r.routes = append(r.routes, route{prefix: x.Prefix, target: x.URL})
+		r.routes = append(r.routes, newRoute(x.Prefix, x.URL))
 	}
 	a := *access
 	a.Path = strings.TrimSuffix(a.Path, "/")
 	a.RawPath = ""
-	r.routes = append(r.routes, route{prefix: AccessRoute, target: &a})
+	r.routes = append(r.routes, newRoute(AccessRoute, &a))
 	return r
 }
 
