@@ -2,7 +2,9 @@
 # profile-proxy.sh: where a request's CPU goes, finproxy against the bare
 # engine. Builds finproxy (make build) and test/cmd/bareproxy, starts the
 # emulator's fixed upstream, the bare engine and finproxy (MODE: header, the
-# default, or jwt with HS256 tokens; memory store, log level info, 1000
+# default; jwt with HS256 tokens; or redis, header sessions with the Redis
+# store and its L1 at REDIS_URL, redis://127.0.0.1:6379/13 by default, its
+# keys deleted at the end; otherwise the memory store; log level info, 1000
 # sessions rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while
 # the proxy's own CPU time (utime+stime from /proc) is read before and
 # after, printed as CPU per request; then a CPU profile of each under the
@@ -18,7 +20,13 @@ HMAC=bench-jwt-hmac-secret-0123456789abcdef0123
 case $MODE in
 header) modeenv=() ;;
 jwt) modeenv=(FINPROXY_SESSION_AUTH=jwt FINPROXY_JWT_HMAC_SECRET=$HMAC FINPROXY_JWT_ISSUER=bench) ;;
-*) echo "MODE must be header or jwt, not $MODE" >&2; exit 2 ;;
+redis)
+  REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/13}
+  REDIS_PREFIX="finproxy-profile-$$-$(date +%s):"
+  redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG || { echo "MODE=redis needs Redis at $REDIS_URL" >&2; exit 2; }
+  modeenv=(FINPROXY_STORE=redis FINPROXY_REDIS_URL=$REDIS_URL FINPROXY_REDIS_PREFIX=$REDIS_PREFIX)
+  ;;
+*) echo "MODE must be header, jwt or redis, not $MODE" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT"
 BASE=${BASE_PORT:-28180}
@@ -33,7 +41,14 @@ for p in $(seq $((BASE + 1)) $((BASE + 13))); do
   [[ -z $(ss -Hltn "sport = :$p") ]] || { echo "port $p is in use; set BASE_PORT to a free range" >&2; exit 1; }
 done
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  if [[ $MODE == redis ]]; then
+    redis-cli -u "$REDIS_URL" --scan --pattern "${REDIS_PREFIX}*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null || true
+  fi
+}
+trap cleanup EXIT
 ./bin/finapi-emulator -addr $EMU -processctl-addr $PCTL -echo-addr "" -fixed-addr $UP -client-id bench -client-secret bench-secret >"$OUT/emulator.log" 2>&1 &
 pids+=($!)
 ./bin/bareproxy -addr $BARE -target http://$UP -drop X-Session-Id -pprof $BAREPPROF >"$OUT/bare.log" 2>&1 &
