@@ -18,6 +18,16 @@ const (
 	defaultIOTimeout   = time.Second
 )
 
+// redisBufferSize is each connection's read and write buffer. finproxy's
+// commands and replies are small (a sealed session token is well under
+// 1 KiB; a longer reply is read past the buffer), and go-redis's own
+// sizes, 32 KiB each way per connection and 128 KiB each way for every
+// connection of a separate pipeline pool, come to several MiB of live heap
+// under load: heap that counts against the heap floor's headroom, so that
+// the collector ran about 1.5 times as often with the Redis store as with
+// the memory store (docs/performance.md, "The Redis store").
+const redisBufferSize = 4 << 10
+
 // ParseRedisURL returns a client for a Redis URL (FINPROXY_REDIS_URL), in
 // exactly the forms go-redis v9 parses:
 //
@@ -38,7 +48,11 @@ const (
 // connection that a Redis restart broke; go-redis's default is 3),
 // read_timeout and write_timeout are 1s, and context deadlines are
 // honoured (context_timeout_enabled), so the Conn's per-command deadline
-// bounds every attempt. Errors never contain a password.
+// bounds every attempt. Every connection reads and writes through 4 KiB
+// buffers (go-redis: 32 KiB), and pipelines share the one pool of
+// connections (pipeline_pool_size=-1; go-redis keeps up to 10 more, with
+// 128 KiB buffers) unless the URL sets pipeline_pool_size or a pipeline
+// buffer size. Errors never contain a password.
 func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -51,6 +65,7 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("cache: redis URL %s: %w", redactURL(u), err)
 	}
 	t := timeouts{dial: !q.Has("dial_timeout"), dials: !q.Has("dialer_retries"), retries: !q.Has("max_retries"), read: !q.Has("read_timeout"), write: !q.Has("write_timeout"), ctx: !q.Has("context_timeout_enabled")}
+	onePool := !q.Has("pipeline_pool_size") && !q.Has("pipeline_read_buffer_size") && !q.Has("pipeline_write_buffer_size")
 	switch {
 	case strings.Contains(u.Scheme, "+"):
 		return fail(fmt.Errorf("scheme %q is not supported; for Sentinel use redis://sentinel:port?master_name=name&addr=sentinel2:port", u.Scheme))
@@ -60,6 +75,10 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 			return fail(err)
 		}
 		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		o.ReadBufferSize, o.WriteBufferSize = redisBufferSize, redisBufferSize
+		if onePool {
+			o.PipelinePoolSize = -1
+		}
 		return redis.NewFailoverClient(o), nil
 	case q.Has("addr"):
 		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
@@ -70,6 +89,9 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 			return fail(err)
 		}
 		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		// A cluster client keeps a pipeline pool only when a pipeline
+		// buffer size is set: nothing to turn off.
+		o.ReadBufferSize, o.WriteBufferSize = redisBufferSize, redisBufferSize
 		return redis.NewClusterClient(o), nil
 	default:
 		o, err := redis.ParseURL(raw)
@@ -77,6 +99,10 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 			return fail(err)
 		}
 		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		o.ReadBufferSize, o.WriteBufferSize = redisBufferSize, redisBufferSize
+		if onePool {
+			o.PipelinePoolSize = -1
+		}
 		return redis.NewClient(o), nil
 	}
 }

@@ -21,6 +21,19 @@ func TestParseRedisURL(t *testing.T) {
 			if o.DialTimeout != defaultDialTimeout || o.ReadTimeout != defaultIOTimeout || o.WriteTimeout != defaultIOTimeout || !o.ContextTimeoutEnabled || o.MaxRetries != 1 {
 				t.Errorf("defaults not applied: dial %v read %v write %v ctx %v retries %d", o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.ContextTimeoutEnabled, o.MaxRetries)
 			}
+			if o.ReadBufferSize != redisBufferSize || o.WriteBufferSize != redisBufferSize || o.PipelinePoolSize != -1 {
+				t.Errorf("buffers: read %d write %d, pipeline pool %d; want %d, %d and -1 (none)", o.ReadBufferSize, o.WriteBufferSize, o.PipelinePoolSize, redisBufferSize, redisBufferSize)
+			}
+		}},
+		{"pipeline pool set by the URL", "redis://db.example?pipeline_pool_size=4", func(t *testing.T, c redis.UniversalClient) {
+			if o := c.(*redis.Client).Options(); o.PipelinePoolSize != 4 || o.ReadBufferSize != redisBufferSize {
+				t.Errorf("pipeline_pool_size=4: pool %d, read buffer %d", o.PipelinePoolSize, o.ReadBufferSize)
+			}
+		}},
+		{"pipeline buffer set by the URL", "redis://db.example?pipeline_read_buffer_size=65536", func(t *testing.T, c redis.UniversalClient) {
+			if o := c.(*redis.Client).Options(); o.PipelinePoolSize == -1 || o.PipelineReadBufferSize != 65536 {
+				t.Errorf("pipeline_read_buffer_size=65536: pool %d, its read buffer %d", o.PipelinePoolSize, o.PipelineReadBufferSize)
+			}
 		}},
 		{"retries set by the URL", "redis://db.example?max_retries=5", func(t *testing.T, c redis.UniversalClient) {
 			if o := c.(*redis.Client).Options(); o.MaxRetries != 5 {
@@ -46,11 +59,17 @@ func TestParseRedisURL(t *testing.T) {
 			if strings.Join(o.Addrs, ",") != "node1:7000,node2:7000,node3:7000" || o.Password != "s3cret" || o.DialTimeout != defaultDialTimeout {
 				t.Errorf("options = %+v", o)
 			}
+			if o.ReadBufferSize != redisBufferSize || o.WriteBufferSize != redisBufferSize || o.PipelineReadBufferSize != 0 || o.PipelineWriteBufferSize != 0 {
+				t.Errorf("buffers: read %d write %d, pipeline %d/%d", o.ReadBufferSize, o.WriteBufferSize, o.PipelineReadBufferSize, o.PipelineWriteBufferSize)
+			}
 		}},
 		{"sentinel", "redis://:sentinel-s3cret@sent1:26379/1?master_name=mymaster&addr=sent2:26379&password=s3cret", func(t *testing.T, c redis.UniversalClient) {
 			o := c.(*redis.Client).Options() // the master's, through the sentinels
 			if o.DB != 1 || o.Password != "s3cret" || o.DialTimeout != defaultDialTimeout || !o.ContextTimeoutEnabled {
 				t.Errorf("options = %+v", o)
+			}
+			if o.ReadBufferSize != redisBufferSize || o.WriteBufferSize != redisBufferSize || o.PipelinePoolSize != -1 {
+				t.Errorf("buffers: read %d write %d, pipeline pool %d", o.ReadBufferSize, o.WriteBufferSize, o.PipelinePoolSize)
 			}
 		}},
 		{"sentinel keeps its context setting", "redis://sent1:26379?master_name=m&context_timeout_enabled=false", func(t *testing.T, c redis.UniversalClient) {
