@@ -7,7 +7,8 @@
 # keys deleted at the end; otherwise the memory store; log level info, 1000
 # sessions rotating) on loopback, then for each: wrk -t1 -c32 for 10 s while
 # the proxy's own CPU time (utime+stime from /proc) is read before and
-# after, printed as CPU per request; then a CPU profile of each under the
+# after, printed as CPU per request with the collections the process ran
+# per 1000 requests; then a CPU profile of each under the
 # same load (PROFILE_SECONDS, 20), kept in OUT (default: a new temp dir) for
 # `go tool pprof` with wrk's output of that run, and the request log's share
 # of finproxy's CPU from it. About a minute and a half; stops by itself.
@@ -80,16 +81,20 @@ run() { wrk -t1 -c32 -d"$2" -s "$OUT/rotate.lua" "http://$1/fast/x"; }
 run $FP 5s >/dev/null # warm: every session's token, both connection pools
 run $BARE 2s >/dev/null
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
+# The collections a process has run, from its pprof heap page (the
+# runtime's MemStats at the end of it).
+gcs() { curl -fsS "http://$1/debug/pprof/heap?debug=1" | awk '$2 == "NumGC" {print $4}'; }
 tick=$(getconf CLK_TCK)
 echo "== CPU per request (wrk -t1 -c32 -d10s, 1000 $MODE sessions rotating, log level info)"
-for t in bare:$bare:$BARE finproxy:$fp:$FP; do
-  IFS=: read -r name pid host port <<<"$t"
-  c0=$(cpu "$pid")
+for t in bare:$bare:$BARE:$BAREPPROF finproxy:$fp:$FP:$FPADMIN; do
+  IFS=: read -r name pid host port phost pport <<<"$t"
+  c0=$(cpu "$pid") g0=$(gcs "$phost:$pport")
   out=$(run "$host:$port" 10s)
-  c1=$(cpu "$pid")
+  c1=$(cpu "$pid") g1=$(gcs "$phost:$pport")
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  printf '  %-9s %9s req/s  %6.1f µs of its own CPU per request\n' "$name" "$rate" "$(bc -l <<<"($c1 - $c0) / $tick / $n * 1000000")"
+  printf '  %-9s %9s req/s  %6.1f µs of its own CPU per request, %5.2f collections per 1000 requests\n' "$name" "$rate" \
+    "$(bc -l <<<"($c1 - $c0) / $tick / $n * 1000000")" "$(bc -l <<<"($g1 - $g0) * 1000 / $n")"
 done
 P=${PROFILE_SECONDS:-20}
 echo "== CPU profiles under the same load ($P s each): $OUT/bare.prof, $OUT/finproxy.prof"
