@@ -89,9 +89,13 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 			return fail(err)
 		}
 		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
-		// A cluster client keeps a pipeline pool only when a pipeline
-		// buffer size is set: nothing to turn off.
+		// Each node's client gets the options, a pipeline pool of its own
+		// included (whatever ClusterOptions' comment says, go-redis
+		// passes PipelinePoolSize through to every node's client).
 		o.ReadBufferSize, o.WriteBufferSize = redisBufferSize, redisBufferSize
+		if onePool {
+			o.PipelinePoolSize = -1
+		}
 		return redis.NewClusterClient(o), nil
 	default:
 		o, err := redis.ParseURL(raw)

@@ -59,8 +59,8 @@ func TestParseRedisURL(t *testing.T) {
 			if strings.Join(o.Addrs, ",") != "node1:7000,node2:7000,node3:7000" || o.Password != "s3cret" || o.DialTimeout != defaultDialTimeout {
 				t.Errorf("options = %+v", o)
 			}
-			if o.ReadBufferSize != redisBufferSize || o.WriteBufferSize != redisBufferSize || o.PipelineReadBufferSize != 0 || o.PipelineWriteBufferSize != 0 {
-				t.Errorf("buffers: read %d write %d, pipeline %d/%d", o.ReadBufferSize, o.WriteBufferSize, o.PipelineReadBufferSize, o.PipelineWriteBufferSize)
+			if o.ReadBufferSize != redisBufferSize || o.WriteBufferSize != redisBufferSize || o.PipelinePoolSize != -1 {
+				t.Errorf("buffers: read %d write %d, pipeline pool %d", o.ReadBufferSize, o.WriteBufferSize, o.PipelinePoolSize)
 			}
 		}},
 		{"sentinel", "redis://:sentinel-s3cret@sent1:26379/1?master_name=mymaster&addr=sent2:26379&password=s3cret", func(t *testing.T, c redis.UniversalClient) {
