@@ -64,8 +64,8 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 	fail := func(err error) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("cache: redis URL %s: %w", redactURL(u), err)
 	}
-	t := timeouts{dial: !q.Has("dial_timeout"), dials: !q.Has("dialer_retries"), retries: !q.Has("max_retries"), read: !q.Has("read_timeout"), write: !q.Has("write_timeout"), ctx: !q.Has("context_timeout_enabled")}
-	onePool := !q.Has("pipeline_pool_size") && !q.Has("pipeline_read_buffer_size") && !q.Has("pipeline_write_buffer_size")
+	t := defaults{dial: !q.Has("dial_timeout"), dials: !q.Has("dialer_retries"), retries: !q.Has("max_retries"), read: !q.Has("read_timeout"), write: !q.Has("write_timeout"), ctx: !q.Has("context_timeout_enabled"),
+		onePool: !q.Has("pipeline_pool_size") && !q.Has("pipeline_read_buffer_size") && !q.Has("pipeline_write_buffer_size")}
 	switch {
 	case strings.Contains(u.Scheme, "+"):
 		return fail(fmt.Errorf("scheme %q is not supported; for Sentinel use redis://sentinel:port?master_name=name&addr=sentinel2:port", u.Scheme))
@@ -75,10 +75,7 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 			return fail(err)
 		}
 		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
-		o.ReadBufferSize, o.WriteBufferSize = redisBufferSize, redisBufferSize
-		if onePool {
-			o.PipelinePoolSize = -1
-		}
+		t.buffers(&o.ReadBufferSize, &o.WriteBufferSize, &o.PipelinePoolSize)
 		return redis.NewFailoverClient(o), nil
 	case q.Has("addr"):
 		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
@@ -92,10 +89,7 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 		// Each node's client gets the options, a pipeline pool of its own
 		// included (whatever ClusterOptions' comment says, go-redis
 		// passes PipelinePoolSize through to every node's client).
-		o.ReadBufferSize, o.WriteBufferSize = redisBufferSize, redisBufferSize
-		if onePool {
-			o.PipelinePoolSize = -1
-		}
+		t.buffers(&o.ReadBufferSize, &o.WriteBufferSize, &o.PipelinePoolSize)
 		return redis.NewClusterClient(o), nil
 	default:
 		o, err := redis.ParseURL(raw)
@@ -103,18 +97,24 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 			return fail(err)
 		}
 		t.apply(&o.DialTimeout, &o.DialerRetries, &o.MaxRetries, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
-		o.ReadBufferSize, o.WriteBufferSize = redisBufferSize, redisBufferSize
-		if onePool {
-			o.PipelinePoolSize = -1
-		}
+		t.buffers(&o.ReadBufferSize, &o.WriteBufferSize, &o.PipelinePoolSize)
 		return redis.NewClient(o), nil
 	}
 }
 
-// timeouts records which of ParseRedisURL's defaults the URL left to it.
-type timeouts struct{ dial, dials, retries, read, write, ctx bool }
+// defaults records which of ParseRedisURL's defaults the URL left to it.
+type defaults struct{ dial, dials, retries, read, write, ctx, onePool bool }
 
-func (t timeouts) apply(dial *time.Duration, dials, retries *int, read, write *time.Duration, ctx *bool) {
+// buffers sets the connections' buffers, and turns the separate pipeline
+// pool off unless the URL configures it.
+func (t defaults) buffers(read, write, pipelinePool *int) {
+	*read, *write = redisBufferSize, redisBufferSize
+	if t.onePool {
+		*pipelinePool = -1
+	}
+}
+
+func (t defaults) apply(dial *time.Duration, dials, retries *int, read, write *time.Duration, ctx *bool) {
 	if t.dial {
 		*dial = defaultDialTimeout
 	}
