@@ -287,7 +287,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 	}
 	st, err := cache.OpenBackend[auth.Token](cache.BackendConfig{
 		Kind: cfg.Store, RedisURL: cfg.RedisURL, Prefix: cfg.RedisPrefix, StorageKey: keys.StorageKey(),
-		L1TTL: cfg.L1TTL, Timeout: cfg.RedisTimeout, LockTTL: cfg.LockTTL, LockWait: cfg.LockWait, Log: log,
+		L1TTL: cfg.L1TTL, L1MaxAge: cfg.L1MaxAge, Timeout: cfg.RedisTimeout, LockTTL: cfg.LockTTL, LockWait: cfg.LockWait, Log: log,
 	}, auth.TokenCodec)
 	if err != nil {
 		return nil, err

@@ -27,6 +27,8 @@ type BackendConfig struct {
 	StorageKey []byte
 	// L1TTL is RedisConfig.L1TTL, except that zero turns the L1 off.
 	L1TTL time.Duration
+	// L1MaxAge is RedisConfig.L1MaxAge, except that zero turns it off.
+	L1MaxAge time.Duration
 	// Timeout bounds each Redis command (Conn). Optional. Default
 	// DefaultRedisTimeout.
 	Timeout time.Duration
@@ -83,8 +85,12 @@ func OpenBackend[V any](c BackendConfig, codec Codec[V]) (*Backend[V], error) {
 	if l1 == 0 {
 		l1 = -1 // RedisConfig: negative turns the L1 off
 	}
+	maxAge := c.L1MaxAge
+	if maxAge == 0 {
+		maxAge = -1
+	}
 	conn := NewConn(ConnConfig{Client: client, Timeout: c.Timeout, Log: c.Log})
-	rs := NewRedis[V](RedisConfig{Conn: conn, Prefix: c.Prefix, Sealer: sealer, L1TTL: l1, Log: c.Log})
+	rs := NewRedis[V](RedisConfig{Conn: conn, Prefix: c.Prefix, Sealer: sealer, L1TTL: l1, L1MaxAge: maxAge, Log: c.Log})
 	index := NewRedis[V](RedisConfig{Conn: conn, Prefix: c.Prefix, Sealer: sealer, L1TTL: -1, Log: c.Log})
 	return &Backend[V]{
 		Store:  rs,

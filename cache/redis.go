@@ -26,6 +26,11 @@ const DefaultRedisPrefix = "finproxy:"
 // L1 without asking Redis, when RedisConfig.L1TTL is zero.
 const DefaultL1TTL = 2 * time.Second
 
+// DefaultL1MaxAge is how long a Redis store serves a value from its L1
+// without asking Redis while its invalidation channel proves itself, when
+// RedisConfig.L1MaxAge is zero.
+const DefaultL1MaxAge = 30 * time.Second
+
 // RedisConfig configures a Redis store.
 type RedisConfig struct {
 	// Conn talks to Redis (a single node, Sentinel or Cluster; see
@@ -43,6 +48,14 @@ type RedisConfig struct {
 	// when invalidations are lost (see Redis). Optional. Default value
 	// DefaultL1TTL; negative turns the L1 off.
 	L1TTL time.Duration
+	// L1MaxAge is how long a value is served from the L1 without asking
+	// Redis while the invalidation channel proves that it hears every
+	// invalidation: a heartbeat this replica published after it read the
+	// value, and less than L1TTL ago, came back on it. It bounds how long
+	// a change made in Redis without an invalidation (an eviction, a
+	// manual DEL) goes unseen. Optional. Default value DefaultL1MaxAge;
+	// negative, or not above L1TTL, leaves L1TTL the only bound.
+	L1MaxAge time.Duration
 	// NoStaleOnError stops the store from serving an L1 copy older than
 	// L1TTL while Redis cannot answer. Optional. Default false: during a
 	// Redis outage a value this replica holds is served until its own
@@ -65,12 +78,22 @@ type RedisConfig struct {
 // does not open or decode is a miss, logged once per kind.
 //
 // Staleness: Set and Delete publish the key on the channel prefix +
-// "invalidate", and every replica drops its L1 copy when it hears it.
-// Another replica's logout is therefore honoured at once while pub/sub
-// works, and within L1TTL at most when it does not (a lost message, a
-// broken subscription); after the subscription reconnects the L1 is
-// flushed: no copy is served before Redis is asked again (the copies stay
-// for the fallback that follows). With NoStaleOnError unset, a replica
+// "invalidate" in the same script as the write, so a write is never
+// without its invalidation, and every replica drops its L1 copy when it
+// hears it. Another replica's logout is therefore honoured at once while
+// pub/sub works, and within L1TTL at most when it does not (a lost
+// message, a broken subscription); after the subscription reconnects the
+// L1 is flushed: no copy is served before Redis is asked again (the
+// copies stay for the fallback that follows). A copy is served without
+// asking Redis for L1TTL after it was read or written, and for up to
+// L1MaxAge while the channel proves itself: every beatEvery (or L1TTL/2,
+// when shorter) the store publishes a heartbeat on a channel of its own,
+// and Redis delivers a subscription's messages in the order it processed
+// the publishes, so a heartbeat that came back has been preceded by every
+// invalidation published before it. A copy is extended only by a
+// heartbeat sent after it was read, on the subscription in place at the
+// read, and only for L1TTL after that heartbeat was sent: a channel that
+// falls silent leaves L1TTL the bound. With NoStaleOnError unset, a replica
 // that cannot reach Redis at all keeps serving its own L1 copies past
 // L1TTL (availability over freshness; such a token is still refused by
 // finAPI once revoked, which makes finproxy drop it).
@@ -80,27 +103,33 @@ type RedisConfig struct {
 // and return the error; Get returns an error only when the L1 cannot answer
 // either. go-redis reconnects by itself. Ping reports the outage.
 type Redis[V any] struct {
-	conn     *Conn
-	client   redis.UniversalClient
-	sealer   *Sealer
-	prefix   string
-	channel  string
-	l1TTL    time.Duration // <= 0: no L1
-	stale    bool          // serve old L1 copies while Redis fails
-	log      zerolog.Logger
-	id       string // names this replica's invalidations
-	l1       *gocache.Cache
-	seed     maphash.Seed
-	stripes  [64]stripe
-	warned   sync.Map // kind → struct{}: unreadable entries logged once
-	beat     string   // this replica's own channel, for its heartbeat
-	echoed   atomic.Uint64
-	subMu    sync.Mutex // guards pubsub and closed
-	pubsub   *redis.PubSub
-	closed   bool
-	done     chan struct{} // closed when subscribe returns
-	ready    chan struct{} // closed when first subscribed
-	closeOne sync.Once
+	conn    *Conn
+	client  redis.UniversalClient
+	sealer  *Sealer
+	prefix  string
+	channel string
+	l1TTL   time.Duration // <= 0: no L1
+	maxAge  time.Duration // <= l1TTL: no copy served past l1TTL
+	stale   bool          // serve old L1 copies while Redis fails
+	log     zerolog.Logger
+	id      string // names this replica's invalidations
+	l1      *gocache.Cache
+	seed    maphash.Seed
+	stripes [64]stripe
+	warned  sync.Map // kind → struct{}: unreadable entries logged once
+	beat    string   // this replica's own channel, for its heartbeat
+	epoch   time.Time
+	// heard is when (since epoch) the newest heartbeat that came back was
+	// sent, 0 for none; subscribed when the subscription in place was
+	// confirmed, 0 before the first.
+	heard      atomic.Int64
+	subscribed atomic.Int64
+	subMu      sync.Mutex // guards pubsub and closed
+	pubsub     *redis.PubSub
+	closed     bool
+	done       chan struct{} // closed when subscribe returns
+	ready      chan struct{} // closed when first subscribed
+	closeOne   sync.Once
 }
 
 // A stripe orders L1 writes for the keys that hash to it: a Redis read
@@ -112,11 +141,15 @@ type stripe struct {
 }
 
 // l1Entry is a value in the L1: served without asking Redis until fresh,
-// and, while Redis fails, until go-cache expires it with the value's own
-// time to live.
+// and until `until` while heartbeats come back (see Redis), and, while
+// Redis fails, until go-cache expires it with the value's own time to
+// live. The times are offsets from the store's epoch (monotonic); a zero
+// fresh and until is a stale copy.
 type l1Entry[V any] struct {
 	v     V
-	fresh time.Time
+	read  time.Duration // when the value was read from Redis or written
+	fresh time.Duration
+	until time.Duration
 }
 
 var _ Store[int] = (*Redis[int])(nil)
@@ -133,6 +166,9 @@ func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 	if cfg.L1TTL == 0 {
 		cfg.L1TTL = DefaultL1TTL
 	}
+	if cfg.L1MaxAge == 0 {
+		cfg.L1MaxAge = DefaultL1MaxAge
+	}
 	var id [8]byte
 	rand.Read(id[:])
 	r := &Redis[V]{
@@ -142,12 +178,14 @@ func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 		prefix:  cfg.Prefix,
 		channel: cfg.Prefix + "invalidate",
 		l1TTL:   cfg.L1TTL,
+		maxAge:  cfg.L1MaxAge,
 		stale:   !cfg.NoStaleOnError,
 		log:     cfg.Log,
 		id:      hex.EncodeToString(id[:]),
 		seed:    maphash.MakeSeed(),
 		done:    make(chan struct{}),
 		ready:   make(chan struct{}),
+		epoch:   time.Now(),
 	}
 	r.beat = r.channel + ":" + r.id
 	if r.l1TTL > 0 {
@@ -162,8 +200,8 @@ func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 }
 
 // Get implements Store. The L1 is consulted first; a value it holds fresh
-// is returned without asking Redis, and a value it holds past L1TTL is
-// returned when Redis cannot answer (unless NoStaleOnError).
+// (see Redis) is returned without asking Redis, and a value it holds past
+// that is returned when Redis cannot answer (unless NoStaleOnError).
 func (r *Redis[V]) Get(ctx context.Context, key string) (V, bool, error) {
 	return r.get(ctx, key, false)
 }
@@ -181,13 +219,14 @@ func (r *Redis[V]) get(ctx context.Context, key string, reload bool) (V, bool, e
 	if r.l1 != nil {
 		if x, ok := r.l1.Get(key); ok {
 			held = x.(*l1Entry[V])
-			if !reload && time.Now().Before(held.fresh) {
+			if !reload && r.fresh(held) {
 				return held.v, true, nil
 			}
 		}
 	}
 	s := r.stripe(key)
 	gen := s.load()
+	read := r.now()
 
 	rkey := r.prefix + key
 	var get *redis.StringCmd
@@ -217,7 +256,7 @@ func (r *Redis[V]) get(ctx context.Context, key string, reload bool) (V, bool, e
 		return zero, false, nil
 	}
 	if ttl := pttl.Val(); ttl > 0 {
-		r.fill(s, gen, key, v, ttl)
+		r.fill(s, gen, key, v, ttl, read)
 	}
 	return v, true, nil
 }
@@ -237,41 +276,44 @@ func (r *Redis[V]) Set(ctx context.Context, key string, v V, ttl time.Duration) 
 	s := r.stripe(key)
 	s.mu.Lock()
 	s.gen++
-	r.keep(key, v, ttl)
+	gen, written := s.gen, r.now()
+	r.keep(key, v, ttl, written, false) // not past L1TTL before Redis has it
 	s.mu.Unlock()
 
-	var set *redis.StatusCmd
 	err = r.conn.Do(ctx, func(ctx context.Context) error {
-		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			set = p.Set(ctx, rkey, sealed, ttl)
-			p.Publish(ctx, r.channel, r.id+" "+key)
-			return nil
-		})
-		if set != nil && set.Err() == nil {
-			err = nil // a lost invalidation is bounded by L1TTL
-		}
-		return err
+		return setScript.Run(ctx, r.client, []string{rkey}, r.channel, r.id+" "+key, sealed, max(ttl.Milliseconds(), 1)).Err()
 	})
+	if err == nil {
+		r.fill(s, gen, key, v, ttl, written)
+	}
 	return errorf("set", err)
 }
 
 // Delete implements Store.
 func (r *Redis[V]) Delete(ctx context.Context, key string) error {
 	r.forget(r.stripe(key), key)
-	var del *redis.IntCmd
 	err := r.conn.Do(ctx, func(ctx context.Context) error {
-		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			del = p.Del(ctx, r.prefix+key)
-			p.Publish(ctx, r.channel, r.id+" "+key)
-			return nil
-		})
-		if del != nil && del.Err() == nil {
-			err = nil
-		}
-		return err
+		return deleteScript.Run(ctx, r.client, []string{r.prefix + key}, r.channel, r.id+" "+key).Err()
 	})
 	return errorf("delete", err)
 }
+
+// setScript and deleteScript write KEYS[1] and publish its invalidation
+// (ARGV[2] on channel ARGV[1]) at once: Redis runs a script whole, so a
+// write is never without its invalidation, even when the answer is lost
+// (a timeout: both ran or neither). The publish comes first because a
+// script that fails halfway keeps what it did: an invalidation without
+// its write (Redis out of memory) costs a reread, a write without it a
+// stale copy for L1MaxAge. A script's keys must be in one slot of a
+// Cluster; PUBLISH takes none and reaches every node.
+var (
+	setScript = redis.NewScript(`
+redis.call("PUBLISH", ARGV[1], ARGV[2])
+return redis.call("SET", KEYS[1], ARGV[3], "PX", ARGV[4])`)
+	deleteScript = redis.NewScript(`
+redis.call("PUBLISH", ARGV[1], ARGV[2])
+return redis.call("DEL", KEYS[1])`)
+)
 
 // Ping reports whether Redis answers, for readiness checks.
 func (r *Redis[V]) Ping(ctx context.Context) error {
@@ -301,6 +343,7 @@ func (r *Redis[V]) Close() error {
 		r.subMu.Unlock()
 		err = ps.Close()
 		<-r.done
+		r.heard.Store(0) // no more heartbeats: L1TTL is the bound
 	})
 	return errorf("close", err)
 }
@@ -328,6 +371,7 @@ func (r *Redis[V]) subscribe() {
 				if m.Kind != "subscribe" || m.Channel != r.channel {
 					continue
 				}
+				r.subscribed.Store(int64(r.now()))
 				if subscribed && r.l1 != nil {
 					r.flush()
 					r.log.Info().Msg("cache: redis invalidation channel resubscribed; L1 flushed")
@@ -338,8 +382,8 @@ func (r *Redis[V]) subscribe() {
 				subscribed = true
 			case *redis.Message:
 				if m.Channel == r.beat {
-					if n, err := strconv.ParseUint(m.Payload, 10, 64); err == nil {
-						r.echoed.Store(n)
+					if sent, err := strconv.ParseInt(m.Payload, 10, 64); err == nil && sent > r.heard.Load() {
+						r.heard.Store(sent)
 					}
 					continue
 				}
@@ -353,12 +397,15 @@ func (r *Redis[V]) subscribe() {
 }
 
 // beatEvery is how often a store checks that its subscription hears what
-// is published where it writes.
+// is published where it writes, and how long a heartbeat may take to come
+// back before the store subscribes anew.
 const beatEvery = time.Second
 
-// watch publishes a heartbeat on the store's own channel every beatEvery
-// and starts a new subscription when the previous heartbeat did not come
-// back. A subscription can outlive its node's role: go-redis moves a
+// watch publishes a heartbeat on the store's own channel every beatEvery,
+// or every L1TTL/2 when that is shorter, so that copies past L1TTL stay
+// servable (see Redis); the payload is the time it was sent. It starts a
+// new subscription when a heartbeat has not come back within beatEvery.
+// A subscription can outlive its node's role: go-redis moves a
 // Sentinel client's commands to a new master but leaves its subscriptions
 // on the old one, which, alive and demoted (SENTINEL FAILOVER, a healed
 // partition), hears nothing published on the new master until the
@@ -367,36 +414,43 @@ const beatEvery = time.Second
 // neither waits for nor opens the breaker; it is skipped while the breaker
 // is open.
 func (r *Redis[V]) watch() {
-	t := time.NewTicker(beatEvery)
+	every := beatEvery
+	if half := r.l1TTL / 2; half < every {
+		every = max(half, 10*time.Millisecond)
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
-	var seq, sent uint64 // sent: the heartbeat awaited, 0 for none
+	select {
+	case <-r.done:
+		return
+	case <-r.ready:
+	}
+	var awaited time.Duration // the oldest heartbeat not back yet, 0 for none
 	for {
-		select {
-		case <-r.done:
-			return
-		case <-r.ready:
-		}
 		select {
 		case <-r.done:
 			return
 		case <-t.C:
 		}
 		if r.conn.Down() {
-			sent = 0
+			awaited = 0
 			continue
 		}
-		if sent != 0 && r.echoed.Load() < sent {
+		now := r.now()
+		if awaited != 0 && time.Duration(r.heard.Load()) >= awaited {
+			awaited = 0
+		}
+		if awaited != 0 && now-awaited >= beatEvery-every/2 { // at the tick a beatEvery after it
 			r.log.Info().Msg("cache: redis invalidation channel silent (its node no longer serves this replica's writes?); subscribing anew")
 			r.resubscribe()
-			sent = 0
+			awaited = 0
 			continue
 		}
-		seq++
 		ctx, cancel := context.WithTimeout(context.Background(), r.conn.timeout)
-		err := r.client.Publish(ctx, r.beat, seq).Err()
+		err := r.client.Publish(ctx, r.beat, int64(now)).Err()
 		cancel()
-		if sent = 0; err == nil {
-			sent = seq
+		if err == nil && awaited == 0 {
+			awaited = now
 		}
 	}
 }
@@ -414,30 +468,56 @@ func (r *Redis[V]) resubscribe() {
 	old.Close()
 }
 
-// fill stores v, read from Redis with ttl left, in the L1, unless the key
-// was invalidated or written since gen was loaded.
-func (r *Redis[V]) fill(s *stripe, gen uint64, key string, v V, ttl time.Duration) {
+// fill stores v, which Redis held with ttl left at read, in the L1, unless
+// the key was invalidated or written since gen was loaded.
+func (r *Redis[V]) fill(s *stripe, gen uint64, key string, v V, ttl, read time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gen == gen {
-		r.keep(key, v, ttl)
+		r.keep(key, v, ttl, read, true)
 	}
 }
 
-// keep puts v, valid for ttl, in the L1: fresh for L1TTL at most, and kept
-// for all of ttl when it may be served while Redis fails. The caller holds
-// the key's stripe.
-func (r *Redis[V]) keep(key string, v V, ttl time.Duration) {
+// keep puts v, valid for ttl from read, in the L1: fresh for L1TTL at
+// most, servable while heartbeats come back for L1MaxAge at most when
+// Redis is known to hold it (inRedis) under the subscription in place,
+// and kept for all of ttl when it may be served while Redis fails. The
+// caller holds the key's stripe.
+func (r *Redis[V]) keep(key string, v V, ttl, read time.Duration, inRedis bool) {
 	if r.l1 == nil {
 		return
 	}
-	fresh := min(r.l1TTL, ttl)
-	life := fresh
-	if r.stale {
-		life = ttl
+	e := &l1Entry[V]{v: v, read: read, fresh: read + min(r.l1TTL, ttl)}
+	end := e.fresh
+	if sub := time.Duration(r.subscribed.Load()); inRedis && r.maxAge > r.l1TTL && sub != 0 && sub <= read {
+		e.until = read + min(r.maxAge, ttl)
+		end = e.until
 	}
-	r.l1.Set(key, &l1Entry[V]{v: v, fresh: time.Now().Add(fresh)}, life)
+	if r.stale {
+		end = read + ttl
+	}
+	if life := end - r.now(); life > 0 {
+		r.l1.Set(key, e, life)
+	} else {
+		r.l1.Delete(key)
+	}
 }
+
+// fresh reports whether e may be served without asking Redis.
+func (r *Redis[V]) fresh(e *l1Entry[V]) bool {
+	now := r.now()
+	if now < e.fresh {
+		return true
+	}
+	if now >= e.until {
+		return false
+	}
+	heard := time.Duration(r.heard.Load()) // 0: none
+	return heard != 0 && heard >= e.read && now-heard <= r.l1TTL
+}
+
+// now is the time since the store's epoch, on the monotonic clock.
+func (r *Redis[V]) now() time.Duration { return time.Since(r.epoch) }
 
 // forget drops key from the L1 and keeps racing reads from refilling it.
 func (r *Redis[V]) forget(s *stripe, key string) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -433,6 +435,151 @@ func TestRedisStalenessBound(t *testing.T) {
 	})
 	if d := time.Since(filled); d > l1+150*time.Millisecond {
 		t.Errorf("b served a deleted entry for %v, beyond L1TTL %v", d, l1)
+	}
+}
+
+// beatDropper is a go-redis hook that, once on, swallows the heartbeats
+// published on channel: they seem sent but never reach Redis, as on a
+// subscription that went silent.
+type beatDropper struct {
+	channel string // set before on
+	on      atomic.Bool
+}
+
+func (*beatDropper) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (*beatDropper) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (d *beatDropper) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); d.on.Load() && cmd.Name() == "publish" && len(args) > 1 && args[1] == d.channel {
+			cmd.(*redis.IntCmd).SetVal(1)
+			return nil
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestRedisL1PastTTLWhileHeard: while a store's heartbeats come back, a
+// copy is served past L1TTL without asking Redis (a change made behind
+// finproxy's back goes unseen, up to L1MaxAge); once they stop, within
+// L1TTL, not only when the store gives up on its subscription.
+func TestRedisL1PastTTLWhileHeard(t *testing.T) {
+	ctx := context.Background()
+	raw := newTestClient(t)
+	prefix := testPrefix(t, raw)
+	const l1 = 200 * time.Millisecond
+	drop := new(beatDropper)
+	dropping := newTestClient(t)
+	dropping.AddHook(drop)
+	logs := new(syncBuffer)
+	a := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: newTestClient(t)}), Prefix: prefix, L1TTL: l1, L1MaxAge: time.Hour})
+	b := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: dropping}), Prefix: prefix, L1TTL: l1, L1MaxAge: time.Hour, Log: zerolog.New(logs)})
+	ttlOnly := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: newTestClient(t)}), Prefix: prefix, L1TTL: l1, L1MaxAge: -1})
+	drop.channel = b.beat
+
+	for _, key := range []string{"s", "t"} {
+		if err := a.Set(ctx, key, testValue{Access: "v"}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A first read may race with a's invalidation and not fill the L1.
+	eventually(t, time.Second, "b and ttlOnly holding both keys", func() bool {
+		for _, r := range []*Redis[testValue]{b, ttlOnly} {
+			for _, key := range []string{"s", "t"} {
+				if _, ok, err := r.Get(ctx, key); !ok || err != nil {
+					t.Fatalf("Get(%q) = %v, %v", key, ok, err)
+				}
+			}
+		}
+		return b.Len() == 2 && ttlOnly.Len() == 2
+	})
+	if err := raw.Del(ctx, prefix+"s", prefix+"t").Err(); err != nil { // no invalidation
+		t.Fatal(err)
+	}
+	time.Sleep(3 * l1)
+	if _, ok, _ := b.Get(ctx, "s"); !ok {
+		t.Error("b asked Redis past L1TTL although its heartbeats came back")
+	}
+	eventually(t, time.Second, "ttlOnly asking Redis after L1TTL", func() bool {
+		_, ok, _ := ttlOnly.Get(ctx, "s")
+		return !ok
+	})
+
+	drop.on.Store(true)
+	d := eventually(t, 2*time.Second, "b asking Redis once its heartbeats stop coming back", func() bool {
+		_, ok, _ := b.Get(ctx, "t")
+		return !ok
+	})
+	if strings.Contains(logs.String(), "subscribing anew") {
+		t.Errorf("b served its copy until it gave up on the subscription (%v), not for L1TTL (%v) after its last heartbeat", d, l1)
+	}
+	t.Logf("copy served for %v after the heartbeats stopped (L1TTL %v)", d, l1)
+}
+
+// TestRedisL1ExtensionRules: which copies may be served past L1TTL.
+func TestRedisL1ExtensionRules(t *testing.T) {
+	ctx := context.Background()
+	client := newTestClient(t)
+	prefix := testPrefix(t, client)
+	conn := NewConn(ConnConfig{Client: client, Probe: time.Hour})
+	defer conn.Close()
+	r := newTestRedis(t, RedisConfig{Conn: conn, Prefix: prefix, L1TTL: 40 * time.Millisecond, L1MaxAge: time.Hour})
+	eventually(t, 2*time.Second, "a heartbeat coming back", func() bool { return r.heard.Load() != 0 })
+	until := func(key string) time.Duration {
+		x, ok := r.l1.Get(key)
+		if !ok {
+			t.Fatalf("%q not in the L1", key)
+		}
+		return x.(*l1Entry[testValue]).until
+	}
+	v := testValue{Access: "v"}
+
+	if err := r.Set(ctx, "written", v, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if until("written") == 0 {
+		t.Error("a value Redis took is not servable past L1TTL")
+	}
+	keep := func(key string, ttl, read time.Duration, inRedis bool) {
+		s := r.stripe(key)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		r.keep(key, v, ttl, read, inRedis)
+	}
+	keep("before", time.Minute, time.Duration(r.subscribed.Load())-time.Nanosecond, true)
+	keep("unsure", time.Minute, r.now(), false)
+	keep("short", 100*time.Millisecond, r.now(), true)
+	if until("before") != 0 {
+		t.Error("a value read before the subscription was in place is servable past L1TTL")
+	}
+	if until("unsure") != 0 {
+		t.Error("a value not known to be in Redis is servable past L1TTL")
+	}
+	if e, _ := r.l1.Get("short"); e.(*l1Entry[testValue]).until-e.(*l1Entry[testValue]).read > 100*time.Millisecond {
+		t.Error("a copy is servable past its own time to live")
+	}
+	later := &l1Entry[testValue]{v: v, read: r.now() + time.Hour, until: r.now() + 2*time.Hour}
+	if r.fresh(later) {
+		t.Error("a copy is servable on a heartbeat sent before it was read")
+	}
+	heard := &l1Entry[testValue]{v: v, read: 0, until: r.now() + time.Hour}
+	if !r.fresh(heard) {
+		t.Error("a copy read before the last heartbeat is not servable")
+	}
+
+	conn.trip(errors.New("test: redis failing"))
+	if err := r.Set(ctx, "failed", v, time.Minute); err == nil {
+		t.Fatal("Set with the breaker open succeeded")
+	}
+	if until("failed") != 0 {
+		t.Error("a value whose write failed is servable past L1TTL")
+	}
+	r.Close()
+	if r.fresh(heard) {
+		t.Error("a closed store, which hears no heartbeat, serves a copy past L1TTL")
 	}
 }
 

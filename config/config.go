@@ -144,6 +144,11 @@ type Config struct {
 	// asking Redis: the bound on seeing another replica's logout while
 	// Redis pub/sub is down.
 	L1TTL time.Duration `env:"REDIS_L1_TTL" envDefault:"2s" help:"how long a token is served from memory without asking Redis; 0 = no L1"`
+	// L1MaxAge is how long a replica serves a token from memory without
+	// asking Redis while its invalidation channel proves that it hears
+	// every invalidation: the bound on seeing a change made in Redis
+	// without finproxy (an eviction, a manual DEL).
+	L1MaxAge time.Duration `env:"REDIS_L1_MAX_AGE" envDefault:"30s" help:"how long a token is served from memory without asking Redis while the invalidation channel's heartbeat comes back; 0 = never past REDIS_L1_TTL"`
 	// RedisTimeout bounds every Redis command; after a failure the
 	// replica stops asking Redis until a background probe finds it
 	// answering again.
@@ -483,6 +488,9 @@ func (c *Config) validate() []error {
 	case StoreRedis:
 		if c.L1TTL < 0 || c.L1TTL > time.Minute {
 			bad("REDIS_L1_TTL", "must be between 0 and 1m, not %s", c.L1TTL)
+		}
+		if c.L1MaxAge != 0 && (c.L1MaxAge < c.L1TTL || c.L1MaxAge > time.Hour) {
+			bad("REDIS_L1_MAX_AGE", "must be 0 (off) or between %sREDIS_L1_TTL (%s) and 1h, not %s", Prefix, c.L1TTL, c.L1MaxAge)
 		}
 		if c.RedisTimeout < 10*time.Millisecond || c.RedisTimeout > 5*time.Second {
 			bad("REDIS_TIMEOUT", "must be between 10ms and 5s, not %s", c.RedisTimeout)

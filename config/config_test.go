@@ -315,6 +315,16 @@ func TestLoadProblems(t *testing.T) {
 			wantVars: []string{"FINPROXY_LOCK_TTL", "FINPROXY_LOCK_WAIT", "FINPROXY_REDIS_TIMEOUT"},
 		},
 		{
+			name:     "redis L1 max age below its TTL",
+			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_REDIS_L1_TTL": "5s", "FINPROXY_REDIS_L1_MAX_AGE": "4s"},
+			wantVars: []string{"FINPROXY_REDIS_L1_MAX_AGE"},
+		},
+		{
+			name:     "redis L1 max age above an hour",
+			set:      map[string]string{"FINPROXY_STORE": "redis", "FINPROXY_REDIS_L1_MAX_AGE": "2h"},
+			wantVars: []string{"FINPROXY_REDIS_L1_MAX_AGE"},
+		},
+		{
 			name:     "failure budgets out of range",
 			set:      map[string]string{"FINPROXY_BODY_TIMEOUT": "10ms", "FINPROXY_SHUTDOWN_DELAY": "-1s", "FINPROXY_FINAPI_CONCURRENCY": "0", "FINPROXY_NEW_SESSION_RATE": "-1", "FINPROXY_NEW_SESSION_RATE_IP": "2", "FINPROXY_NEW_SESSION_BURST_IP": "0"},
 			wantVars: []string{"FINPROXY_BODY_TIMEOUT", "FINPROXY_FINAPI_CONCURRENCY", "FINPROXY_NEW_SESSION_BURST_IP", "FINPROXY_NEW_SESSION_RATE", "FINPROXY_SHUTDOWN_DELAY"},
