@@ -53,8 +53,9 @@ type RedisConfig struct {
 	// invalidation: a heartbeat this replica published after it read the
 	// value, and less than L1TTL ago, came back on it. It bounds how long
 	// a change made in Redis without an invalidation (an eviction, a
-	// manual DEL) goes unseen. Optional. Default value DefaultL1MaxAge;
-	// negative, or not above L1TTL, leaves L1TTL the only bound.
+	// manual DEL) goes unseen. Ignored for a Cluster. Optional. Default
+	// value DefaultL1MaxAge; negative, or not above L1TTL, leaves L1TTL
+	// the only bound.
 	L1MaxAge time.Duration
 	// NoStaleOnError stops the store from serving an L1 copy older than
 	// L1TTL while Redis cannot answer. Optional. Default false: during a
@@ -86,8 +87,9 @@ type RedisConfig struct {
 // L1 is flushed: no copy is served before Redis is asked again (the
 // copies stay for the fallback that follows). A copy is served without
 // asking Redis for L1TTL after it was read or written, and for up to
-// L1MaxAge while the channel proves itself: every beatEvery (or L1TTL/2,
-// when shorter) the store publishes a heartbeat on a channel of its own,
+// L1MaxAge while the channel proves itself (not in a Cluster, see
+// NewRedis): every beatEvery (or L1TTL/2, when shorter) the store
+// publishes a heartbeat on a channel of its own,
 // and Redis delivers a subscription's messages in the order it processed
 // the publishes, so a heartbeat that came back has been preceded by every
 // invalidation published before it. A copy is extended only by a
@@ -168,6 +170,15 @@ func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 	}
 	if cfg.L1MaxAge == 0 {
 		cfg.L1MaxAge = DefaultL1MaxAge
+	}
+	// In a Cluster an invalidation reaches the subscription's node over
+	// the cluster bus from the key's node, and a heartbeat over another
+	// link: its coming back proves nothing of the other, and a bus link
+	// that resets drops what it held. L1TTL stays the only bound there.
+	_, cluster := cfg.Conn.Client().(*redis.ClusterClient)
+	if cluster && cfg.L1TTL > 0 && cfg.L1MaxAge > cfg.L1TTL {
+		cfg.Log.Info().Msg("cache: redis cluster: L1 copies are read from Redis again after the L1 TTL; the L1 max age does not apply")
+		cfg.L1MaxAge = -1
 	}
 	var id [8]byte
 	rand.Read(id[:])
@@ -283,9 +294,16 @@ func (r *Redis[V]) Set(ctx context.Context, key string, v V, ttl time.Duration) 
 	err = r.conn.Do(ctx, func(ctx context.Context) error {
 		return setScript.Run(ctx, r.client, []string{rkey}, r.channel, r.id+" "+key, sealed, max(ttl.Milliseconds(), 1)).Err()
 	})
-	if err == nil {
-		r.fill(s, gen, key, v, ttl, written)
+	// A read of this replica's may have got the old value from Redis
+	// before the script ran and filled the L1 with it since: this write
+	// is newer, unless an invalidation or a later write came in (gen
+	// moved). The increment fails the fills of reads still under way.
+	s.mu.Lock()
+	if s.gen == gen {
+		r.keep(key, v, ttl, written, err == nil)
 	}
+	s.gen++
+	s.mu.Unlock()
 	return errorf("set", err)
 }
 
@@ -295,6 +313,10 @@ func (r *Redis[V]) Delete(ctx context.Context, key string) error {
 	err := r.conn.Do(ctx, func(ctx context.Context) error {
 		return deleteScript.Run(ctx, r.client, []string{r.prefix + key}, r.channel, r.id+" "+key).Err()
 	})
+	// Again: a read of this replica's may have got the value from Redis
+	// before the script ran, and this replica hears no invalidation of
+	// its own.
+	r.forget(r.stripe(key), key)
 	return errorf("delete", err)
 }
 
@@ -402,9 +424,10 @@ func (r *Redis[V]) subscribe() {
 const beatEvery = time.Second
 
 // watch publishes a heartbeat on the store's own channel every beatEvery,
-// or every L1TTL/2 when that is shorter, so that copies past L1TTL stay
-// servable (see Redis); the payload is the time it was sent. It starts a
-// new subscription when a heartbeat has not come back within beatEvery.
+// or every L1TTL/2 when that is shorter and copies are served past L1TTL,
+// so that they stay servable (see Redis); the payload is the time it was
+// sent. It starts a new subscription when a heartbeat has not come back
+// within beatEvery.
 // A subscription can outlive its node's role: go-redis moves a
 // Sentinel client's commands to a new master but leaves its subscriptions
 // on the old one, which, alive and demoted (SENTINEL FAILOVER, a healed
@@ -415,7 +438,7 @@ const beatEvery = time.Second
 // is open.
 func (r *Redis[V]) watch() {
 	every := beatEvery
-	if half := r.l1TTL / 2; half < every {
+	if half := r.l1TTL / 2; half < every && r.maxAge > r.l1TTL {
 		every = max(half, 10*time.Millisecond)
 	}
 	t := time.NewTicker(every)
@@ -449,7 +472,10 @@ func (r *Redis[V]) watch() {
 		ctx, cancel := context.WithTimeout(context.Background(), r.conn.timeout)
 		err := r.client.Publish(ctx, r.beat, int64(now)).Err()
 		cancel()
-		if err == nil && awaited == 0 {
+		switch {
+		case err != nil:
+			awaited = 0 // the command path fails, not (necessarily) the subscription
+		case awaited == 0:
 			awaited = now
 		}
 	}

@@ -485,7 +485,12 @@ func TestRedisL1PastTTLWhileHeard(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A first read may race with a's invalidation and not fill the L1.
+	// a's invalidations reach b and ttlOnly before a heartbeat each sent
+	// after them: no copy read from here on is dropped by them.
+	for _, r := range []*Redis[testValue]{b, ttlOnly} {
+		since := int64(r.now())
+		eventually(t, 2*time.Second, "a heartbeat after a's writes", func() bool { return r.heard.Load() >= since })
+	}
 	eventually(t, time.Second, "b and ttlOnly holding both keys", func() bool {
 		for _, r := range []*Redis[testValue]{b, ttlOnly} {
 			for _, key := range []string{"s", "t"} {
@@ -551,21 +556,22 @@ func TestRedisL1ExtensionRules(t *testing.T) {
 	}
 	keep("before", time.Minute, time.Duration(r.subscribed.Load())-time.Nanosecond, true)
 	keep("unsure", time.Minute, r.now(), false)
-	keep("short", 100*time.Millisecond, r.now(), true)
+	keep("short", time.Second, r.now(), true)
 	if until("before") != 0 {
 		t.Error("a value read before the subscription was in place is servable past L1TTL")
 	}
 	if until("unsure") != 0 {
 		t.Error("a value not known to be in Redis is servable past L1TTL")
 	}
-	if e, _ := r.l1.Get("short"); e.(*l1Entry[testValue]).until-e.(*l1Entry[testValue]).read > 100*time.Millisecond {
+	if x, ok := r.l1.Get("short"); !ok || x.(*l1Entry[testValue]).until-x.(*l1Entry[testValue]).read > time.Second {
 		t.Error("a copy is servable past its own time to live")
 	}
+	r.heard.Store(int64(r.now())) // a heartbeat just came back
 	later := &l1Entry[testValue]{v: v, read: r.now() + time.Hour, until: r.now() + 2*time.Hour}
 	if r.fresh(later) {
 		t.Error("a copy is servable on a heartbeat sent before it was read")
 	}
-	heard := &l1Entry[testValue]{v: v, read: 0, until: r.now() + time.Hour}
+	heard := &l1Entry[testValue]{v: v, read: 1, until: r.now() + time.Hour}
 	if !r.fresh(heard) {
 		t.Error("a copy read before the last heartbeat is not servable")
 	}
@@ -580,6 +586,125 @@ func TestRedisL1ExtensionRules(t *testing.T) {
 	r.Close()
 	if r.fresh(heard) {
 		t.Error("a closed store, which hears no heartbeat, serves a copy past L1TTL")
+	}
+}
+
+// TestRedisClusterKeepsL1TTL: in a Cluster an invalidation and a
+// heartbeat take different links of the cluster bus, so a heartbeat that
+// came back proves nothing of the invalidations: no copy is served past
+// L1TTL there.
+func TestRedisClusterKeepsL1TTL(t *testing.T) {
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{freeAddr(t)}})
+	defer client.Close()
+	logs := new(syncBuffer)
+	r := NewRedis[testValue](RedisConfig{Conn: NewConn(ConnConfig{Client: client}), Sealer: newTestSealer(t), L1TTL: time.Second, L1MaxAge: time.Hour, Log: zerolog.New(logs)})
+	defer r.Close()
+	if r.maxAge > r.l1TTL {
+		t.Errorf("a Cluster store serves copies for %v, past its L1TTL %v", r.maxAge, r.l1TTL)
+	}
+	if !strings.Contains(logs.String(), "max age does not apply") {
+		t.Errorf("not logged that the max age does not apply: %q", logs.String())
+	}
+}
+
+// gate is a go-redis hook that holds, once each when armed, a script before
+// it is sent and a pipeline after its answer came back, until released:
+// a test can then order a read of the same replica around a write.
+type gate struct{ script, pipeline hold }
+
+type hold struct {
+	armed   atomic.Bool
+	in, out chan struct{}
+}
+
+func newGate() *gate {
+	return &gate{hold{in: make(chan struct{}), out: make(chan struct{})}, hold{in: make(chan struct{}), out: make(chan struct{})}}
+}
+
+func (h *hold) pass() {
+	if h.armed.CompareAndSwap(true, false) {
+		h.in <- struct{}{}
+		<-h.out
+	}
+}
+
+func (*gate) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); n == "evalsha" || n == "eval" {
+			g.script.pass()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		g.pipeline.pass()
+		return err
+	}
+}
+
+// TestRedisOwnWriteRacingRead: a replica's read that Redis answers just
+// before the replica's own delete or overwrite runs must not leave the old
+// value in the L1, where heartbeats would keep it servable past L1TTL (the
+// replica hears no invalidation of its own).
+func TestRedisOwnWriteRacingRead(t *testing.T) {
+	ctx := context.Background()
+	g := newGate()
+	client := newTestClient(t)
+	client.AddHook(g)
+	prefix := testPrefix(t, client)
+	const l1 = 100 * time.Millisecond
+	r := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: client, Timeout: 5 * time.Second}), Prefix: prefix, L1TTL: l1, L1MaxAge: time.Hour})
+	for _, key := range []string{"deleted", "overwritten"} {
+		if err := r.Set(ctx, key, testValue{Access: "old"}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+
+	// Delete: its read-through comes in between the L1 drop and the script.
+	g.script.armed.Store(true)
+	go func() { done <- r.Delete(ctx, "deleted") }()
+	<-g.script.in
+	if v, ok, err := r.Get(ctx, "deleted"); !ok || err != nil || v.Access != "old" {
+		t.Fatalf("Get before the delete ran = %+v, %v, %v", v, ok, err)
+	}
+	g.script.out <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Set: a reload reads the old value before the script runs and fills
+	// the L1 after the Set is done.
+	g.script.armed.Store(true)
+	go func() { done <- r.Set(ctx, "overwritten", testValue{Access: "new"}, time.Minute) }()
+	<-g.script.in
+	g.pipeline.armed.Store(true)
+	reloaded := make(chan testValue, 1)
+	go func() {
+		v, _, _ := r.Reload(ctx, "overwritten")
+		reloaded <- v
+	}()
+	<-g.pipeline.in // Redis answered the reload with the old value
+	g.script.out <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	g.pipeline.out <- struct{}{}
+	if v := <-reloaded; v.Access != "old" {
+		t.Fatalf("the reload read %q, not the old value: the race was not set up", v.Access)
+	}
+
+	time.Sleep(3 * l1) // past L1TTL, heartbeats coming back
+	if v, ok, _ := r.Get(ctx, "deleted"); ok {
+		t.Errorf("the deleted key is served from the L1 (%+v)", v)
+	}
+	if v, _, _ := r.Get(ctx, "overwritten"); v.Access != "new" {
+		t.Errorf("the overwritten key reads %q, want the value written", v.Access)
 	}
 }
 
