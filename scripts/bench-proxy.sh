@@ -12,11 +12,13 @@
 # its answer does not grow with the headers a proxy sends.
 #
 # 1. Throughput: wrk, THREADS threads and CONNS connections, rotating over
-#    SESSIONS warm sessions (a wrk Lua script), DURATION seconds per run,
-#    ROUNDS rounds in rotated order; every target runs next to a run of the
-#    bare engine (which first alternates) sent the same requests (JWTs in
-#    jwt's pairs; the bare engines drop the session header, as finproxy
-#    does), and its ratio is taken within that pair; req/s of every run, the median ratio and the spread. Also
+#    SESSIONS warm sessions (a wrk Lua script), DURATION seconds per target
+#    and round, ROUNDS rounds in rotated order; every target runs next to
+#    the bare engine sent the same requests (JWTs in jwt's pairs; the bare
+#    engines drop the session header, as finproxy does), in SLICES runs of
+#    SLICE seconds each side interleaved (bare, target, target, bare, ...;
+#    which side goes first alternates), and its ratio is taken within that
+#    pair; req/s of every pair's sides, the median ratio and the spread. Also
 #    the CPU time (user and system, from /proc) the target's process spent
 #    per request in each run, and its ratio within the pair: steadier than
 #    req/s, which moves with whatever else the machine runs. With the CPU
@@ -50,20 +52,25 @@
 # refused. Bounded: every step stops by itself; loopback only.
 #
 # Environment: GC_FLOOR (16777216; 0: finproxy and bare-floor without the
-# floor), DURATION (5), CONNS (32), THREADS (1), ROUNDS (5),
-# SESSIONS (1000), BASE_PORT (18180; uses BASE_PORT+1 .. +27), LOG_LEVEL
+# floor), DURATION (5), SLICE (1), SLICES (DURATION / SLICE), CONNS (32),
+# THREADS (1), ROUNDS (5), SESSIONS (1000), BASE_PORT (18180; uses
+# BASE_PORT+1 .. +28), LOG_LEVEL
 # (info), REDIS (auto, or 0 to skip), REDIS_URL (redis://127.0.0.1:6379/13),
 # LATENCY (1; 0 skips step 2), LAT_DURATION (10: seconds per open-loop
 # run), LAT_PAIRS (3: pairs of the bare engine and finproxy at half the
 # bare engine's saturation), COLD (1; 0 skips step 3), CALIBRATE (1; 0
-# leaves out the two calibration targets: the bare engine with 2.5 µs of
+# leaves out the three calibration targets: the bare engine with 2.5 µs of
 # busy-waiting per request, and with 600 random bytes of a 4 MiB table
-# touched per request, about as long alone; what each adds to the bare
-# engine's CPU per request shows what work costs a proxy under load, with
-# and without memory traffic).
+# touched per request, about as long alone, whose additions to the bare
+# engine's CPU per request show what work costs a proxy under load, with
+# and without memory traffic; and bare-again, a second bare engine, whose
+# ratio to the first is the method's own noise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
+SLICE=${SLICE:-1}
+SLICES=${SLICES:-$((DURATION / SLICE))}
+((SLICES >= 1)) || { echo "SLICES must be at least 1 (DURATION ${DURATION}s, SLICE ${SLICE}s)" >&2; exit 2; }
 LAT_DURATION=${LAT_DURATION:-10}
 LAT_PAIRS=${LAT_PAIRS:-3}
 CONNS=${CONNS:-32}
@@ -98,7 +105,7 @@ fi
 REDIS_PREFIX="finproxy-bench-$$-$(date +%s):"
 
 # A port already in use would have us measure somebody else's process.
-for p in $(seq "$(port 1)" "$(port 27)"); do
+for p in $(seq "$(port 1)" "$(port 28)"); do
   if [[ -n $(ss -Hltn "sport = :$p") ]]; then
     echo "port $p is in use; set BASE_PORT to a free range" >&2
     exit 1
@@ -144,6 +151,9 @@ start bare-floor ./bin/bareproxy -addr 127.0.0.1:$(port 27) -target http://$UP -
 if [[ $CALIBRATE == 1 ]]; then
   start bare-spin ./bin/bareproxy -addr 127.0.0.1:$(port 25) -target http://$UP -drop X-Session-Id -spin 2500ns
   start bare-touch ./bin/bareproxy -addr 127.0.0.1:$(port 26) -target http://$UP -drop X-Session-Id -touch 600
+  # The same bare engine again: its ratio to the bare engine is the
+  # method's own noise (1.00 but for the machine).
+  start bare-again ./bin/bareproxy -addr "127.0.0.1:$(port 28)" -target "http://$UP" -drop X-Session-Id
 fi
 
 HMAC=bench-jwt-hmac-secret-0123456789abcdef0123
@@ -175,6 +185,7 @@ await bare-floor http://127.0.0.1:$(port 27)/
 if [[ $CALIBRATE == 1 ]]; then
   await bare-spin http://127.0.0.1:$(port 25)/
   await bare-touch http://127.0.0.1:$(port 26)/
+  await bare-again "http://127.0.0.1:$(port 28)/"
 fi
 await header http://127.0.0.1:$(port 12)/readyz
 await header-nolog http://127.0.0.1:$(port 24)/readyz
@@ -187,16 +198,6 @@ fi
 # Sessions: SESSIONS header-mode ids, and as many JWTs.
 ./bin/loadgen jwts -hmac "$HMAC" -issuer bench -n "$SESSIONS" >"$work/jwts"
 for ((i = 0; i < SESSIONS; i++)); do printf 'bench-session-%06d\n' "$i"; done >"$work/sessions"
-cat >"$work/rotate.lua" <<'LUA'
--- Each request carries the next of the sessions in SESSIONS_FILE.
-local sessions = {}
-for line in io.lines(os.getenv("SESSIONS_FILE")) do sessions[#sessions + 1] = line end
-local i = math.random(#sessions)
-request = function()
-  i = i % #sessions + 1
-  return wrk.format(nil, nil, { ["X-Session-Id"] = sessions[i] })
-end
-LUA
 
 # name|url|sessions file, the baseline first.
 targets=("bare|http://$BARE/api/v2/accounts|$work/sessions"
@@ -238,7 +239,8 @@ CONF
 fi
 if [[ $CALIBRATE == 1 ]]; then
   targets+=("bare-spin|http://127.0.0.1:$(port 25)/api/v2/accounts|$work/sessions"
-            "bare-touch|http://127.0.0.1:$(port 26)/api/v2/accounts|$work/sessions")
+            "bare-touch|http://127.0.0.1:$(port 26)/api/v2/accounts|$work/sessions"
+            "bare-again|http://127.0.0.1:$(port 28)/api/v2/accounts|$work/sessions")
 fi
 if [[ $REDIS == 1 ]]; then
   targets+=("redis|http://127.0.0.1:$(port 15)/fast/api/v2/accounts|$work/sessions"
@@ -276,25 +278,45 @@ sidetime() {
 # perreq ticks0 ticks1 n: clock ticks spent between two readings, in µs per
 # request of n.
 perreq() { awk -v a="$1" -v b="$2" -v n="$3" -v t="$TICK" 'BEGIN {printf "%.1f", (b - a) / t * 1e6 / n}'; }
-wrkrun() { # key name url file pid: one wrk run; prints it, sets rps[key], cpu[key] and side[key]
-  local out r n non2xx sockerr c0 c1 u0 u1 wrkcpu TIMEFORMAT='%U %S'
-  c0=$(cputime "$5") u0=$(sidetime)
-  { time SESSIONS_FILE=$4 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$work/rotate.lua" "$3" >"$work/wrk.out"; } 2>"$work/wrk.time"
-  c1=$(cputime "$5") u1=$(sidetime)
+declare -A tot_n tot_t tot_c tot_u tot_w
+# slicerun key url file pid seconds: one wrk run, added to key's totals
+# (requests, the seconds wrk measured them in, the CPU ticks of the
+# process and of the side processes, wrk's own CPU seconds).
+slicerun() {
+  local out r n non2xx sockerr c0 c1 u0 u1 TIMEFORMAT='%U %S'
+  c0=$(cputime "$4") u0=$(sidetime)
+  { time SESSIONS_FILE=$3 wrk -t"$THREADS" -c"$CONNS" -d"$5s" -s scripts/rotate.lua "$2" >"$work/wrk.out"; } 2>"$work/wrk.time"
+  c1=$(cputime "$4") u1=$(sidetime)
   out=$(<"$work/wrk.out")
   r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
   sockerr=$(awk -F'Socket errors: ' '/Socket errors/ {print $2}' <<<"$out")
-  cpu[$1]=$(perreq "$c0" "$c1" "$n")
-  # What the rest of the set-up spent on the same requests: wrk itself, the
-  # upstream (the emulator's fixed answer) and Redis (sidetime).
-  wrkcpu=$(awk -v n="$n" '{printf "%.1f", ($1 + $2) * 1e6 / n}' "$work/wrk.time")
-  side[$1]=$(awk -v w="$wrkcpu" -v u="$(perreq "$u0" "$u1" "$n")" 'BEGIN {printf "%.1f", w + u}')
-  printf '  %-12s %10s req/s %7s µs CPU/req%s%s\n' "$2" "$r" "${cpu[$1]}" "${non2xx:+   non-2xx $non2xx}" "${sockerr:+   socket errors: $sockerr}"
   # Error answers are cheap: a run with any is not a measurement.
-  if [[ -n $non2xx || -n $sockerr ]]; then failed=1; fi
-  rps[$1]=$r
+  if [[ -n $non2xx || -n $sockerr ]]; then
+    failed=1
+    errs[$1]="${errs[$1]:-}${non2xx:+   non-2xx $non2xx}${sockerr:+   socket errors: $sockerr}"
+  fi
+  tot_n[$1]=$((${tot_n[$1]:-0} + n))
+  tot_t[$1]=$(awk -v a="${tot_t[$1]:-0}" -v n="$n" -v r="$r" 'BEGIN {printf "%.6f", a + n / r}')
+  tot_c[$1]=$((${tot_c[$1]:-0} + c1 - c0))
+  tot_u[$1]=$((${tot_u[$1]:-0} + u1 - u0))
+  tot_w[$1]=$(awk -v a="${tot_w[$1]:-0}" '{printf "%.6f", a + $1 + $2}' "$work/wrk.time")
+}
+# report key name: key's slices as one run: prints it, sets rps[key],
+# cpu[key] (the process's CPU per request) and side[key] (what wrk, the
+# upstream and Redis spent per request).
+report() {
+  local n=${tot_n[$1]}
+  rps[$1]=$(awk -v n="$n" -v t="${tot_t[$1]}" 'BEGIN {printf "%.2f", n / t}')
+  cpu[$1]=$(perreq 0 "${tot_c[$1]}" "$n")
+  side[$1]=$(awk -v w="${tot_w[$1]}" -v u="$(perreq 0 "${tot_u[$1]}" "$n")" -v n="$n" 'BEGIN {printf "%.1f", w * 1e6 / n + u}')
+  printf '  %-12s %10s req/s %7s µs CPU/req%s\n' "$2" "${rps[$1]}" "${cpu[$1]}" "${errs[$1]:-}"
+}
+declare -A errs
+wrkrun() { # key name url file pid: one wrk run of DURATION seconds; prints it, sets rps[key], cpu[key] and side[key]
+  slicerun "$1" "$3" "$4" "$5" "$DURATION"
+  report "$1" "$2"
 }
 
 # cpustat: the machine's CPU time so far, all cores, in clock ticks: "total
@@ -302,29 +324,41 @@ wrkrun() { # key name url file pid: one wrk run; prints it, sets rps[key], cpu[k
 cpustat() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9; exit}' /proc/stat; }
 read -r total0 steal0 < <(cpustat)
 
-# Each target is measured right next to a run of the bare engine (a pair),
-# and its ratio is taken within the pair: this machine's speed drifts by
-# tens of per cent over a minute, which a ratio to a baseline measured a
-# minute earlier would carry. Which of the two runs first flips from round
-# to round for every target, so a steady drift cancels too.
-echo "== throughput: wrk -t$THREADS -c$CONNS -d${DURATION}s, $SESSIONS sessions rotating, $(nproc) cores, loopback, $ROUNDS rounds of pairs (the bare engine next to each target), finproxy log level $LOG_LEVEL"
+# Each target is measured right next to the bare engine (a pair), and its
+# ratio is taken within the pair: this machine's speed drifts by tens of
+# per cent over a minute, which a ratio to a baseline measured a minute
+# earlier would carry, and swings by several per cent within seconds. So a
+# pair is SLICES runs of SLICE seconds each side, interleaved in the order
+# bare, target, target, bare, bare, ... (or target first: it flips from
+# round to round), and each side's runs are summed: a drift over the pair
+# cancels, and a swing of a second or two falls on both sides alike.
+echo "== throughput: wrk -t$THREADS -c$CONNS, $SESSIONS sessions rotating, $(nproc) cores, loopback, $ROUNDS rounds of pairs (the bare engine next to each target, $SLICES runs of ${SLICE}s each side, interleaved), finproxy log level $LOG_LEVEL"
 bare_url=${targets[0]#*|}
 bare_url=${bare_url%%|*}
 n=${#targets[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
   echo " round $round"
   for ((i = 1; i < n; i++)); do
-    j=$(((i + round - 2) % (n - 1) + 1)) # the target; the order within its pair flips every round
+    j=$(((i + round - 2) % (n - 1) + 1)) # the target; which side goes first flips every round
     IFS='|' read -r name url file <<<"${targets[$j]}"
-    # The bare run of the pair gets the target's requests (jwt's carry a
+    # The bare runs of the pair get the target's requests (jwt's carry a
     # JWT where the others carry a 20-character session id): the same
     # bytes to receive and parse.
+    for ((sl = 0; sl < SLICES; sl++)); do
+      if (((round + j + sl) % 2)); then
+        slicerun "$round:$name:bare" "$bare_url" "$file" "${pid_of[bare]}" "$SLICE"
+        slicerun "$round:$name" "$url" "$file" "${pid_of[$name]}" "$SLICE"
+      else
+        slicerun "$round:$name" "$url" "$file" "${pid_of[$name]}" "$SLICE"
+        slicerun "$round:$name:bare" "$bare_url" "$file" "${pid_of[bare]}" "$SLICE"
+      fi
+    done
     if (((round + j) % 2)); then
-      wrkrun "$round:$name:bare" bare "$bare_url" "$file" "${pid_of[bare]}"
-      wrkrun "$round:$name" "$name" "$url" "$file" "${pid_of[$name]}"
+      report "$round:$name:bare" bare
+      report "$round:$name" "$name"
     else
-      wrkrun "$round:$name" "$name" "$url" "$file" "${pid_of[$name]}"
-      wrkrun "$round:$name:bare" bare "$bare_url" "$file" "${pid_of[bare]}"
+      report "$round:$name" "$name"
+      report "$round:$name:bare" bare
     fi
   done
 done
