@@ -113,7 +113,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	parts, err := build(ctx, cfg, log, logOut.Dropped, traced)
+	parts, err := build(ctx, cfg, log, logOut, traced)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
@@ -251,9 +251,10 @@ func newVerifier(ctx context.Context, cfg *config.Config, keys *auth.Keys, log z
 	return proxy.VerifyWith(v), func(context.Context) error { return v.Ready() }, nil
 }
 
-// build makes finproxy's parts from cfg. With traced, the proxy handler and
-// every call to finAPI are instrumented with OpenTelemetry.
-func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropped func() int64, traced bool) (*parts, error) {
+// build makes finproxy's parts from cfg; log writes to logOut (newLogger).
+// With traced, the proxy handler and every call to finAPI are instrumented
+// with OpenTelemetry.
+func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logOut *logbuf.Writer, traced bool) (*parts, error) {
 	keys, err := auth.NewKeys([]byte(cfg.IdentitySecret))
 	if err != nil {
 		return nil, err
@@ -359,6 +360,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		NewSessionIPRate:  cfg.NewSessionIPRate,
 		NewSessionIPBurst: cfg.NewSessionIPBurst,
 		Log:               log,
+		RequestLog:        requestLog(cfg, logOut),
 		Audit:             audit,
 		Observer:          m,
 	})
@@ -375,7 +377,7 @@ func build(ctx context.Context, cfg *config.Config, log zerolog.Logger, logDropp
 		return false
 	}
 	m.SetHealth(metrics.Health{FinAPIInFlight: limit.InUse, FinAPIWaiting: limit.Waiting, StoreDown: st.Down, CredentialsRefused: credentialsRefused,
-		LogLinesDropped: logDropped})
+		LogLinesDropped: logOut.Dropped})
 	var handler http.Handler = proxyHandler
 	if traced {
 		handler = otelhttp.NewHandler(handler, "finproxy",
@@ -451,6 +453,15 @@ func newServer(h http.Handler, maxHeaderBytes int, log zerolog.Logger) *http.Ser
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          newStdLogger(log),
 	}
+}
+
+// requestLog is the writer proxy.Config.RequestLog names: newLogger's
+// own, when it writes JSON to it as it is (not the console format).
+func requestLog(cfg *config.Config, out *logbuf.Writer) *logbuf.Writer {
+	if cfg.LogFormat == "console" {
+		return nil
+	}
+	return out
 }
 
 func newLogger(cfg *config.Config, out io.Writer) zerolog.Logger {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/finproxy/finproxy/config"
+	"github.com/finproxy/finproxy/logbuf"
 	"github.com/finproxy/finproxy/test/emulator"
 	"github.com/finproxy/finproxy/tracing"
 )
@@ -34,7 +36,9 @@ func TestTracing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := build(t.Context(), cfg, zerolog.Nop(), func() int64 { return 0 }, true)
+	logOut := logbuf.New(io.Discard, 0)
+	defer logOut.Close()
+	p, err := build(t.Context(), cfg, zerolog.Nop(), logOut, true)
 	if err != nil {
 		t.Fatal(err)
 	}

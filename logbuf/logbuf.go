@@ -11,6 +11,7 @@
 package logbuf
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sync"
@@ -55,7 +56,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		return w.out.Write(p) // after Close: the last lines of a shutdown
+		// After Close: the last lines of a shutdown. A copy, so that p
+		// never escapes: a caller may build lines on its stack.
+		return w.out.Write(bytes.Clone(p))
 	}
 	if len(w.buf)+len(p) > w.max {
 		w.mu.Unlock()

@@ -37,7 +37,7 @@ const (
 	benchSession = "bench-session-0123456789"
 )
 
-func benchKeys(b *testing.B) *auth.Keys {
+func benchKeys(b testing.TB) *auth.Keys {
 	b.Helper()
 	k, err := auth.NewKeys(benchIdentitySecret)
 	if err != nil {

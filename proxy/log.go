@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/finapi"
+	"github.com/finproxy/finproxy/logbuf"
 )
 
 // RequestIDHeader carries the request id, kept from the caller or
@@ -100,27 +101,78 @@ func (s *server) finish(r *http.Request, st *state, status int, size int64, comm
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Request(route, r.Method, status, d)
 	}
+	warn := status >= 500 || aborted
+	// Only error answers carry a reason: no header lookup for the others.
+	reason := reasonOf(status, h)
+	var buf [512]byte // the line, on the stack: zerolog and logbuf copy it
+	if s.lines != nil && !warn && reason == "" && s.lines.enabled(s.cfg.Log) {
+		if line, ok := requestLine(append(buf[:0], directHead...), r, st, status, size, d, aborted); ok {
+			s.lines.write(line)
+			return
+		}
+	}
 	ev := s.cfg.Log.Info()
-	if status >= 500 || aborted {
+	if warn {
 		ev = s.cfg.Log.Warn()
 	}
 	if ev == nil {
 		return // below the log level
 	}
-	var buf [384]byte // the line's fields, on the stack: zerolog copies them
 	if line, ok := requestLine(buf[:0], r, st, status, size, d, aborted); ok {
 		ev = ev.RawJSON("request_id", line)
 	} else {
 		ev = requestFields(ev, r, st, status, size, d, aborted)
 	}
-	// Only error answers carry a reason: no header lookup for the others.
-	if reason := reasonOf(status, h); reason != "" {
+	if reason != "" {
 		ev = ev.Str("error", reason)
 		if status >= 500 {
 			ev = ev.AnErr("cause", st.err) // auth and transport errors name no secret
 		}
 	}
 	ev.Msg("request")
+}
+
+// directLog writes the line of a request answered without an error
+// without zerolog's event, which costs a pool round trip, a hook call and
+// a copy of the fields per line: the level, the fields (requestLine), the
+// time and the message go into one buffer on the stack, written in one
+// call, byte for byte as Config.Log would write them
+// (TestDirectLineAsZerolog). Only with zerolog's default field names and
+// time format, which finproxy never changes.
+type directLog struct {
+	out *logbuf.Writer
+}
+
+// The line around requestLine's fields, as zerolog writes an info line
+// with a timestamp: {"level":"info","request_id":…,"time":"…","message":"request"}.
+const (
+	directHead = `{"level":"info","request_id":`
+	directTime = `,"time":"`
+	directTail = `","message":"request"}` + "\n"
+)
+
+// newDirectLog returns nil (every line through Log) without out, or when
+// zerolog's globals are not the defaults directHead and directTail spell.
+func newDirectLog(out *logbuf.Writer) *directLog {
+	if out == nil || zerolog.TimeFieldFormat != time.RFC3339 || zerolog.LevelFieldName != "level" ||
+		zerolog.TimestampFieldName != "time" || zerolog.MessageFieldName != "message" ||
+		zerolog.LevelFieldMarshalFunc(zerolog.InfoLevel) != "info" {
+		return nil
+	}
+	return &directLog{out: out}
+}
+
+// enabled reports whether log writes info lines (Config.RequestLog: its
+// writer is the direct log's, and it samples nothing).
+func (*directLog) enabled(log zerolog.Logger) bool {
+	return log.GetLevel() <= zerolog.InfoLevel && zerolog.GlobalLevel() <= zerolog.InfoLevel
+}
+
+// write ends line (directHead and the fields) with the time and the
+// message, and writes it.
+func (d *directLog) write(line []byte) {
+	line = zerolog.TimestampFunc().AppendFormat(append(line, directTime...), time.RFC3339)
+	d.out.Write(append(line, directTail...))
 }
 
 // requestFields adds the request line's fields to ev one by one, each

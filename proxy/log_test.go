@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/logbuf"
 )
 
 // TestRequestLineAsZerolog: the request line built in one buffer is, byte
@@ -85,6 +88,17 @@ func TestRequestLineAsZerolog(t *testing.T) {
 		if got.String() != want.String() {
 			t.Fatalf("request line differs from zerolog's:\n got %s\nwant %s", got.String(), want.String())
 		}
+		// The whole line as directLog writes it, against zerolog's with
+		// a timestamp (the times apart).
+		var direct, stamped bytes.Buffer
+		lb := logbuf.New(&direct, 0)
+		(&directLog{out: lb}).write(append([]byte(directHead), line...))
+		lb.Close()
+		sl := zerolog.New(&stamped).With().Timestamp().Logger()
+		sl.Info().RawJSON("request_id", line).Msg("request")
+		if g, w := untimed(t, direct.String()), untimed(t, stamped.String()); g != w {
+			t.Fatalf("direct line differs from zerolog's:\n got %s\nwant %s", g, w)
+		}
 		var v map[string]any
 		if err := json.Unmarshal(got.Bytes(), &v); err != nil {
 			t.Fatalf("not JSON: %v: %s", err, got.String())
@@ -96,6 +110,105 @@ func TestRequestLineAsZerolog(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// logTestServer is a handler logging to lb as main wires it, with direct
+// lines or without, in front of a transport that answers at once.
+func logTestServer(t *testing.T, lb *logbuf.Writer, direct bool) http.Handler {
+	t.Helper()
+	target, _ := url.Parse("http://upstream.invalid")
+	c := Config{AccessURL: target, Keys: benchKeys(t), Tokens: &stubTokens{}, Lifecycle: &stubLifecycle{},
+		Transport: cannedTransport{}, Log: zerolog.New(lb).With().Timestamp().Logger()}
+	if direct {
+		c.RequestLog = lb
+	}
+	h, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+var timeField = regexp.MustCompile(`"time":"([^"]*)"`)
+
+// untimed returns a log line with its one time field's value blanked,
+// after checking that it is an RFC 3339 time of the last minute.
+func untimed(t *testing.T, line string) string {
+	t.Helper()
+	m := timeField.FindAllStringSubmatch(line, -1)
+	if len(m) != 1 {
+		t.Fatalf("%d time fields in %s", len(m), line)
+	}
+	at, err := time.Parse(time.RFC3339, m[0][1])
+	if err != nil || time.Since(at) > time.Minute || time.Until(at) > time.Second {
+		t.Fatalf("time %q is not RFC 3339 and now (%v): %s", m[0][1], err, line)
+	}
+	return timeField.ReplaceAllString(line, `"time":"-"`)
+}
+
+// TestDirectLogThroughHandler: a server with Config.RequestLog logs what
+// one without it logs, line for line, byte for byte (durations and times
+// apart), for answers without an error (direct lines), with one (a
+// session missing, a route denied: through zerolog, with their error), and
+// with a path that needs escaping (through zerolog field by field); and
+// a direct line allocates no more than zerolog's.
+func TestDirectLogThroughHandler(t *testing.T) {
+	serve := func(direct bool) string {
+		var out bytes.Buffer
+		lb := logbuf.New(&out, 0)
+		h := logTestServer(t, lb, direct)
+		for i, req := range []struct{ path, session string }{
+			{"/api/v2/accounts", benchSession},
+			{"/api/v2/accounts/7", benchSession},
+			{"/api/v2/accounts", ""},
+			{"/api/v2/mandatorAdmin/getUserList", benchSession},
+			{"/api/v2/caf\u00e9", benchSession},
+		} {
+			r := httptest.NewRequest(http.MethodGet, req.path, nil)
+			r.Header.Set(RequestIDHeader, fmt.Sprintf("req-%d", i))
+			if req.session != "" {
+				r.Header.Set(DefaultSessionConfig.Header, req.session)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+		lb.Close()
+		return out.String()
+	}
+	durations := regexp.MustCompile(`"duration_ms":[0-9.]+`)
+	normal := func(log string) []string {
+		lines := strings.Split(strings.TrimSuffix(log, "\n"), "\n")
+		for i, l := range lines {
+			lines[i] = durations.ReplaceAllString(untimed(t, l), `"duration_ms":0`)
+		}
+		return lines
+	}
+	got, want := normal(serve(true)), normal(serve(false))
+	if len(got) != 5 || len(want) != 5 {
+		t.Fatalf("lines: %d direct, %d through zerolog; want 5 each:\n%s\n%s", len(got), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+	allocs := func(direct bool) float64 {
+		lb := logbuf.New(io.Discard, 0)
+		defer lb.Close()
+		h := logTestServer(t, lb, direct)
+		return testing.AllocsPerRun(200, func() {
+			r := httptest.NewRequest(http.MethodGet, "/api/v2/accounts", nil)
+			r.Header.Set(DefaultSessionConfig.Header, benchSession)
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		})
+	}
+	if d, z := allocs(true), allocs(false); d > z {
+		t.Errorf("a request with a direct line allocates %v times, through zerolog %v", d, z)
+	}
+	for i, wantError := range []bool{false, false, true, true, false} {
+		if strings.Contains(got[i], `"error":`) != wantError {
+			t.Errorf("line %d: an error field is %v, want %v: %s", i, !wantError, wantError, got[i])
+		}
+	}
+}
 
 // TestPlainJSON: the eight-bytes-at-a-time test agrees with a byte loop,
 // for every byte value at every position of strings long enough to cross
@@ -154,12 +267,29 @@ func TestRequestLineAllocatesNothing(t *testing.T) {
 	}); n != 0 {
 		t.Fatalf("%v allocations per request line", n)
 	}
+	// A direct line too (its buffer on the stack). Two rounds of lines
+	// first, so that both of logbuf's buffers have grown.
+	lb := logbuf.New(io.Discard, 0)
+	defer lb.Close()
+	s = &server{cfg: Config{Log: zerolog.New(lb).With().Timestamp().Logger(), RequestLog: lb}, lines: newDirectLog(lb)}
+	for range 2 {
+		for range 400 {
+			s.finish(r, st, 200, 610, true, h, false)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		s.finish(r, st, 200, 610, true, h, false)
+	}); n != 0 {
+		t.Fatalf("%v allocations per direct request line", n)
+	}
 }
 
 // BenchmarkRequestLine builds the request line of an ordinary request both
 // ways, into a discarding zerolog logger with the time stamp finproxy's
 // has: field by field (requestFields, zerolog escaping every key and
-// value; the only way before 2026-12-03) and in one buffer (requestLine).
+// value; the only way before 2026-12-03) and in one buffer (requestLine);
+// then the whole of finish both ways: through zerolog, and directLog's.
 func BenchmarkRequestLine(b *testing.B) {
 	target, _ := url.Parse("http://127.0.0.1:28183")
 	rt := newRoute("/fast", target)
@@ -183,4 +313,22 @@ func BenchmarkRequestLine(b *testing.B) {
 			log.Info().RawJSON("request_id", line).Msg("request")
 		}
 	})
+	// The whole of finish (without metrics), into logbuf as finproxy
+	// writes: the line through zerolog, and written directly (directLog).
+	lb := logbuf.New(io.Discard, 0)
+	defer lb.Close()
+	h := http.Header{}
+	for _, direct := range []bool{false, true} {
+		s := &server{cfg: Config{Log: zerolog.New(lb).With().Timestamp().Logger()}}
+		name := "finish-zerolog"
+		if direct {
+			s.cfg.RequestLog, s.lines, name = lb, newDirectLog(lb), "finish-direct"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s.finish(r, st, 200, 610, true, h, false)
+			}
+		})
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/finproxy/finproxy/auth"
+	"github.com/finproxy/finproxy/logbuf"
 )
 
 // Lifecycle carries out the session endpoints (auth.Lifecycle).
@@ -98,6 +99,14 @@ type Config struct {
 	NewSessionIPBurst int
 	// Log receives one line per request. Optional. Default: nothing.
 	Log zerolog.Logger
+	// RequestLog, if not nil, is Log's writer, and Log is
+	// zerolog.New(RequestLog).With().Timestamp().Logger() at some level,
+	// with zerolog's default field names and time format: finproxy then
+	// writes the line of a request answered without an error to it
+	// itself, byte for byte as Log would, without zerolog's event
+	// (directLog). Other lines, and every line when the time format or a
+	// field name is not the default, go through Log. Optional.
+	RequestLog *logbuf.Writer
 	// Audit records a user's self-deletion through the proxy. Optional.
 	Audit auth.Audit
 	// Observer is told about every request. Optional.
@@ -173,6 +182,7 @@ func New(c Config) (*Handler, error) {
 		bodies:        newBodies(c.BodyTimeout),
 		ipLimit:       newLimiters(c.IPRate, c.IPBurst, limiterKeys),
 		sessionLimits: newLimiters(c.SessionRate, c.SessionBurst, limiterKeys),
+		lines:         newDirectLog(c.RequestLog),
 	}
 	if c.Observer != nil {
 		s.fwd.onRetry = c.Observer.Retry
@@ -267,6 +277,7 @@ type server struct {
 	sessionLimits *limiters
 	bodies        *bodies
 	admit         *newIdentities
+	lines         *directLog // nil: every request line through Log
 }
 
 // resolve checks the path, picks the upstream and refuses denied routes,
