@@ -137,8 +137,9 @@ func (s *server) finish(r *http.Request, st *state, status int, size int64, comm
 // a copy of the fields per line: the level, the fields (requestLine), the
 // time and the message go into one buffer on the stack, written in one
 // call, byte for byte as Config.Log would write them
-// (TestDirectLineAsZerolog). Only with zerolog's default field names and
-// time format, which finproxy never changes.
+// (TestRequestLineAsZerolog, TestDirectLogThroughHandler). Only with
+// zerolog's default field names and time format, which finproxy never
+// changes.
 type directLog struct {
 	out *logbuf.Writer
 }
