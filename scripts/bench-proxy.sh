@@ -31,8 +31,9 @@
 # 2. Latency, open loop (test/cmd/loadgen: requests start at a constant
 #    rate whatever the target does, latency counted from when a request was
 #    due, so queueing shows): the bare engine and finproxy header at half
-#    the bare engine's saturation rate, in LAT_PAIRS pairs (p50 and p99
-#    added, the median of the pairs), then finproxy at 50, 60 and 70 % of
+#    the bare engine's saturation rate, in LAT_PAIRS pairs, each the two
+#    taking turns of LAT_SLICE seconds (p50 and p99 added, the median of
+#    the pairs), then finproxy at 50, 60 and 70 % of
 #    its own maximum, measured again right before them (no cliff below
 #    70 %).
 # 3. Cold path: 10 000 new sessions at concurrency 200 against an emulator
@@ -57,8 +58,9 @@
 # BASE_PORT+1 .. +28), LOG_LEVEL
 # (info), REDIS (auto, or 0 to skip), REDIS_URL (redis://127.0.0.1:6379/13),
 # LATENCY (1; 0 skips step 2), LAT_DURATION (10: seconds per open-loop
-# run), LAT_PAIRS (3: pairs of the bare engine and finproxy at half the
-# bare engine's saturation), COLD (1; 0 skips step 3), CALIBRATE (1; 0
+# run, each side's total in a pair), LAT_PAIRS (5: pairs of the bare engine
+# and finproxy at half the bare engine's saturation), LAT_SLICE (1: seconds
+# of one side's turn in a pair), COLD (1; 0 skips step 3), CALIBRATE (1; 0
 # leaves out the three calibration targets: the bare engine with 2.5 µs of
 # busy-waiting per request, and with 600 random bytes of a 4 MiB table
 # touched per request, about as long alone, whose additions to the bare
@@ -72,7 +74,8 @@ SLICE=${SLICE:-1}
 SLICES=${SLICES:-$((DURATION / SLICE))}
 ((SLICES >= 1)) || { echo "SLICES must be at least 1 (DURATION ${DURATION}s, SLICE ${SLICE}s)" >&2; exit 2; }
 LAT_DURATION=${LAT_DURATION:-10}
-LAT_PAIRS=${LAT_PAIRS:-3}
+LAT_PAIRS=${LAT_PAIRS:-5}
+LAT_SLICE=${LAT_SLICE:-1}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-5}
@@ -461,32 +464,29 @@ if [[ $LATENCY == 1 ]]; then
   bare_max=$(medof rps bare)
   half=$(awk -v m="$bare_max" 'BEGIN {printf "%d", m / 2}')
   echo "== latency, open loop, ${LAT_DURATION}s each (latency from when each request was due)"
-  open() { # label url rate: prints the run; sets P50 and P99 (ms)
+  open() { # label url rate: prints the run
     local out
     out=$(./bin/loadgen open -url "$2" -session-file "$work/sessions" -rate "$3" -duration "${LAT_DURATION}s" -conns 64)
     echo "  $1: $(grep -v '^RESULT' <<<"$out")"
     grep -q ' failed=0 dropped=0 ' <<<"$out" || failed=1
-    P50=$(sed -nE 's/^RESULT .* p50=([0-9.]+) .*/\1/p' <<<"$out")
-    P99=$(sed -nE 's/^RESULT .* p99=([0-9.]+) .*/\1/p' <<<"$out")
   }
-  # LAT_PAIRS pairs at half the bare engine's saturation, which of the two
-  # goes first alternating, as for throughput: what finproxy adds is taken
-  # within each pair, and the median of the pairs is printed.
+  # LAT_PAIRS pairs at half the bare engine's saturation. In a pair the two
+  # take turns of LAT_SLICE seconds (bare, finproxy, finproxy, bare, ...)
+  # until each has had LAT_DURATION seconds, as for throughput: a tail
+  # latency measured after another is mostly the machine's own stalls,
+  # which turns share out. What finproxy adds is taken within each pair,
+  # of each side's turns summed, and the median of the pairs is printed.
   added50=() added99=()
   ((LAT_PAIRS >= 1)) || { echo "LAT_PAIRS must be at least 1" >&2; exit 2; }
+  fp_url="http://127.0.0.1:$(port 11)/fast/api/v2/accounts"
   for ((k = 1; k <= LAT_PAIRS; k++)); do
-    if ((k % 2)); then
-      open "bare at half its saturation ($half/s)" "http://$BARE/api/v2/accounts" "$half"
-      bp50=$P50 bp99=$P99
-      open "finproxy header at the same rate" "http://127.0.0.1:$(port 11)/fast/api/v2/accounts" "$half"
-    else
-      open "finproxy header at half the bare engine's saturation ($half/s)" "http://127.0.0.1:$(port 11)/fast/api/v2/accounts" "$half"
-      fp50=$P50 fp99=$P99
-      open "bare at the same rate" "http://$BARE/api/v2/accounts" "$half"
-      bp50=$P50 bp99=$P99 P50=$fp50 P99=$fp99
-    fi
-    added50+=("$(awk -v a="$P50" -v b="$bp50" 'BEGIN {printf "%.2f", a-b}')")
-    added99+=("$(awk -v a="$P99" -v b="$bp99" 'BEGIN {printf "%.2f", a-b}')")
+    out=$(./bin/loadgen open -url "http://$BARE/api/v2/accounts" -compare "$fp_url" -slice "${LAT_SLICE}s" \
+      -session-file "$work/sessions" -rate "$half" -duration "${LAT_DURATION}s" -conns 64)
+    echo "  pair $k, bare and finproxy header in turns of ${LAT_SLICE}s at half the bare engine's saturation ($half/s):"
+    grep -v '^RESULT\|^ADDED\|^added' <<<"$out" | sed -e "s|^http://$BARE/api/v2/accounts|bare|" -e "s|^$fp_url|finproxy header|" -e 's/^/    /'
+    (($(grep -c '^RESULT .* failed=0 dropped=0 ' <<<"$out") == 2)) || failed=1
+    added50+=("$(sed -nE 's/^ADDED p50=([-0-9.]+) .*/\1/p' <<<"$out")")
+    added99+=("$(sed -nE 's/^ADDED .* p99=([-0-9.]+)$/\1/p' <<<"$out")")
     printf '  pair %d: added by finproxy p50 %+.2f ms, p99 %+.2f ms\n' "$k" "${added50[-1]}" "${added99[-1]}"
   done
   spread() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2

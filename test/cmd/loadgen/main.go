@@ -3,6 +3,9 @@
 //	loadgen open -url U -rate R -duration D [-conns C] [-sessions N | -session-file F]
 //	    open loop at a constant rate, modelled on wrk2 (Gil Tene's
 //	    constant-throughput wrk; no code of it is used here)
+//	loadgen open -url U -compare V -slice S ...
+//	    the same for two targets taking turns of S, and what V adds to
+//	    U's p50 and p99
 //	loadgen cold -url U -n N -concurrency C [-prefix P]
 //	    N requests, each of a session never seen before, C at a time: the
 //	    cost of first sight (user creation and login through finAPI)
@@ -52,8 +55,24 @@
 // The warm-up (-warmup, 2 s) runs the same schedule first on the same
 // connections and is not counted.
 //
+// # Two targets in turns
+//
+// With -compare, each target gets its own C connections and warm-up, and
+// then the two take turns: the -url target sends the schedule of one
+// -slice (1 s), then the -compare target twice as long, the first again
+// twice, and so on, until each has sent for -duration; each side's turns
+// are summed into one set of figures. A machine whose speed drifts, or that
+// stalls for a moment now and then (a neighbour on a shared host, a
+// collector elsewhere), then weighs on both sides alike instead of on
+// whichever ran in that stretch: the difference of two tail latencies
+// measured one after the other is mostly that noise. Each turn is an open
+// loop of its own, from its first due time; a turn starts when the last
+// answer of the previous one came in.
+//
 // Results go to stdout as one human line and one line of key=value pairs
-// starting with "RESULT" for scripts.
+// starting with "RESULT" for scripts; with -compare, one of each per side
+// (RESULT side=url, RESULT side=compare), then the line "added by …" and
+// "ADDED p50=… p99=…", the -compare side's figures less the -url side's.
 package main
 
 import (
@@ -207,7 +226,7 @@ func cold(args []string) error {
 		})
 	}
 	wg.Wait()
-	report(os.Stdout, fmt.Sprintf("cold path: %d new sessions, concurrency %d", *n, *concurrency), results, time.Since(start), 0, "")
+	report(os.Stdout, fmt.Sprintf("cold path: %d new sessions, concurrency %d", *n, *concurrency), "", results, time.Since(start), 0, "")
 	return nil
 }
 
@@ -220,9 +239,9 @@ type summary struct {
 }
 
 // report prints one human line (what, the figures, then extra) and one
-// RESULT line of key=value pairs. Results of status -1 were never sent and
-// are not counted as answered.
-func report(w io.Writer, what string, results []result, elapsed time.Duration, dropped int64, extra string) summary {
+// RESULT line of key=value pairs, side=tag first when tag is set. Results
+// of status -1 were never sent and are not counted as answered.
+func report(w io.Writer, what, tag string, results []result, elapsed time.Duration, dropped int64, extra string) summary {
 	var lat []time.Duration
 	ok, failed := 0, map[int]int{}
 	for _, r := range results {
@@ -257,7 +276,10 @@ func report(w io.Writer, what string, results []result, elapsed time.Duration, d
 	fmt.Fprintf(w, "%s: %d answered in %.2fs (%.0f/s), %d ok, %d failed %v, %d dropped; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms%s\n",
 		what, len(lat), elapsed.Seconds(), float64(len(lat))/elapsed.Seconds(), ok, errs, kinds, dropped,
 		pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1), extra)
-	fmt.Fprintf(w, "RESULT answered=%d ok=%d failed=%d dropped=%d seconds=%.3f p50=%.3f p90=%.3f p99=%.3f p999=%.3f max=%.3f\n",
+	if tag != "" {
+		tag = " side=" + tag
+	}
+	fmt.Fprintf(w, "RESULT%s answered=%d ok=%d failed=%d dropped=%d seconds=%.3f p50=%.3f p90=%.3f p99=%.3f p999=%.3f max=%.3f\n", tag,
 		len(lat), ok, errs, dropped, elapsed.Seconds(), pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1))
 	return summary{answered: len(lat), ok: ok, failed: errs, byStatus: failed, dropped: dropped, p50: pct(0.5), p99: pct(0.99), max: pct(1)}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +24,10 @@ func runOpen(t *testing.T, args ...string) (summary, string, error) {
 	var out bytes.Buffer
 	s, err := open(append([]string{"-warmup", "0"}, args...), &out)
 	t.Log(strings.TrimSpace(out.String()))
-	return s, out.String(), err
+	if len(s) == 0 {
+		return summary{}, out.String(), err
+	}
+	return s[0], out.String(), err
 }
 
 // server starts a loopback test server that counts the connections it
@@ -173,6 +177,62 @@ func TestLatencyCountsFromDueTime(t *testing.T) {
 	}
 	if got.answered+int(got.dropped) != n || got.answered == 0 || got.dropped == 0 {
 		t.Errorf("answered %d + dropped %d, want %d, some of each", got.answered, got.dropped, n)
+	}
+}
+
+// With -compare the two targets take turns of -slice, url first, then
+// compare twice, url twice, …, each sending its own full schedule, and the
+// added latency printed is the difference of the two sides' figures.
+func TestCompareTakesTurns(t *testing.T) {
+	const sleep = 5 * time.Millisecond
+	var mu sync.Mutex
+	var order []string // which target answered, in the order of arrival
+	handler := func(name string, d time.Duration) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			time.Sleep(d)
+		}
+	}
+	a, _ := server(t, handler("a", 0))
+	b, _ := server(t, handler("b", sleep))
+	var out bytes.Buffer
+	got, err := open([]string{"-warmup", "0", "-url", a.URL + "/x", "-compare", b.URL + "/x",
+		"-rate", "200", "-duration", "300ms", "-slice", "100ms", "-conns", "4"}, &out)
+	t.Log(strings.TrimSpace(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ok != 60 || got[1].ok != 60 || got[0].dropped+got[1].dropped != 0 {
+		t.Fatalf("%+v, want 60 answered on each side", got)
+	}
+	// Turns a, b, b, a, a, b of 20 requests each: runs of 20, 40, 40, 20.
+	var runs []string
+	for i, name := range order {
+		if i == 0 || name != order[i-1] {
+			runs = append(runs, name)
+		}
+		runs[len(runs)-1] += "."
+	}
+	want := "a" + strings.Repeat(".", 20) + " b" + strings.Repeat(".", 40) + " a" + strings.Repeat(".", 40) + " b" + strings.Repeat(".", 20)
+	if strings.Join(runs, " ") != want {
+		t.Errorf("arrivals by target: %s, want a×20 b×40 a×40 b×20", strings.Join(runs, " "))
+	}
+	if got[1].p50 < float64(sleep.Milliseconds()) {
+		t.Errorf("compare side's p50 %.2f ms, below its handler's %v", got[1].p50, sleep)
+	}
+	var d50, d99 float64
+	if _, err := fmt.Sscanf(out.String()[strings.Index(out.String(), "ADDED"):], "ADDED p50=%f p99=%f", &d50, &d99); err != nil {
+		t.Fatalf("no ADDED line: %v", err)
+	}
+	if math.Abs(d50-(got[1].p50-got[0].p50)) > 0.001 || math.Abs(d99-(got[1].p99-got[0].p99)) > 0.001 {
+		t.Errorf("ADDED p50=%.3f p99=%.3f, want the sides' differences %.3f and %.3f", d50, d99, got[1].p50-got[0].p50, got[1].p99-got[0].p99)
+	}
+	for _, side := range []string{"url", "compare"} {
+		if !strings.Contains(out.String(), "RESULT side="+side+" answered=60 ") {
+			t.Errorf("no RESULT line for side %s", side)
+		}
 	}
 }
 

@@ -30,60 +30,122 @@ const (
 	dialTimeout  = 5 * time.Second
 )
 
-func open(args []string, w io.Writer) (summary, error) {
+func open(args []string, w io.Writer) ([]summary, error) {
 	fs := flag.NewFlagSet("open", flag.ContinueOnError)
 	target := fs.String("url", "", "target URL (http, loopback)")
+	compare := fs.String("compare", "", "a second target (http, loopback), measured interleaved with -url: each side sends the same schedule in turns of -slice, and what -compare adds to -url's p50 and p99 is printed")
+	slice := fs.Duration("slice", time.Second, "with -compare: how long one turn of one side lasts; -duration is each side's total")
 	rate := fs.Float64("rate", 1000, "requests per second")
-	duration := fs.Duration("duration", 10*time.Second, "how long to send")
-	conns := fs.Int("conns", 64, "persistent keep-alive connections, one sender each: at most this many requests outstanding")
+	duration := fs.Duration("duration", 10*time.Second, "how long to send (with -compare: to each target)")
+	conns := fs.Int("conns", 64, "persistent keep-alive connections, one sender each: at most this many requests outstanding (with -compare: to each target)")
 	n := fs.Int("sessions", 1000, "sessions to rotate through (generated: <prefix>000000…)")
 	prefix := fs.String("prefix", "bench-session-", "prefix of generated sessions")
 	file := fs.String("session-file", "", "sessions to rotate through, one per line (instead of -sessions)")
 	header := fs.String("header", "X-Session-Id", "header carrying the session (Authorization: as a Bearer token)")
-	warmup := fs.Duration("warmup", 2*time.Second, "sent at the same rate first and not counted: connections and the target warm up then, not in the measurement")
+	warmup := fs.Duration("warmup", 2*time.Second, "sent at the same rate first (to each target) and not counted: connections and the target warm up then, not in the measurement")
 	if err := fs.Parse(args); err != nil {
-		return summary{}, err
+		return nil, err
 	}
-	if *rate <= 0 || *duration <= 0 || *conns < 1 || *warmup < 0 {
-		return summary{}, errors.New("-rate, -duration and -conns must be positive, -warmup not negative")
+	if *rate <= 0 || *duration <= 0 || *conns < 1 || *warmup < 0 || *slice <= 0 {
+		return nil, errors.New("-rate, -duration, -slice and -conns must be positive, -warmup not negative")
 	}
-	if err := loopback(*target); err != nil {
-		return summary{}, err
+	urls := []string{*target}
+	if *compare != "" {
+		urls = append(urls, *compare)
 	}
 	ss, err := sessions(*n, *file, *prefix)
 	if err != nil {
-		return summary{}, err
+		return nil, err
 	}
-	g, err := newGenerator(*target, *header, ss, *conns)
-	if err != nil {
-		return summary{}, err
+	sides := make([]*side, len(urls))
+	for k, u := range urls {
+		if err := loopback(u); err != nil {
+			return nil, err
+		}
+		g, err := newGenerator(u, *header, ss, *conns)
+		if err != nil {
+			return nil, err
+		}
+		defer g.close()
+		sides[k] = &side{g: g}
 	}
-	defer g.close()
-	if *warmup > 0 {
-		g.run(*rate, *warmup)
+	for _, sd := range sides {
+		if *warmup > 0 {
+			sd.g.run(*rate, *warmup)
+		}
 	}
-	ph := g.run(*rate, *duration)
-	dropped := int64(0)
+	// One side alone runs its whole duration at once. Two take turns:
+	// url, compare, compare, url, url, … so that each is as often first
+	// of a pair of turns, and a machine whose speed drifts over the run
+	// (or stalls for a moment) lands on both alike.
+	turns, turn := 1, *duration
+	if len(sides) == 2 {
+		turns = max(1, int((*duration+*slice/2) / *slice))
+		turn = *duration / time.Duration(turns)
+	}
+	for k := range turns {
+		order := sides
+		if k%2 == 1 {
+			order = []*side{sides[1], sides[0]}
+		}
+		for _, sd := range order {
+			sd.add(sd.g.run(*rate, turn))
+		}
+	}
+	what := fmt.Sprintf("open loop %.0f req/s for %v", *rate, *duration)
+	if len(sides) == 2 {
+		what += fmt.Sprintf(" in %d turns of %v", turns, turn)
+	}
+	var out []summary
+	var failed error
+	for k, sd := range sides {
+		extra := fmt.Sprintf("; max lag %.2f ms (how far behind schedule a sender got at most), %d connections", float64(sd.maxLag.Microseconds())/1000, *conns)
+		if sd.gaveUp > 0 {
+			extra += fmt.Sprintf("; %d times a connection gave up after %d failed dials in a row (last: %s)", sd.gaveUp, maxDialFails, sd.lastErr)
+			if failed == nil {
+				failed = fmt.Errorf("%d times a connection gave up dialling %s: %s", sd.gaveUp, sd.g.addr, sd.lastErr)
+			}
+		}
+		label, tag := what, ""
+		if len(sides) == 2 {
+			label, tag = urls[k]+": "+what, []string{"url", "compare"}[k]
+		}
+		out = append(out, report(w, label, tag, sd.results, sd.elapsed, sd.dropped, extra))
+	}
+	if len(out) == 2 {
+		d50, d99 := out[1].p50-out[0].p50, out[1].p99-out[0].p99
+		fmt.Fprintf(w, "added by %s to %s: p50 %+.2f ms, p99 %+.2f ms\n", urls[1], urls[0], d50, d99)
+		fmt.Fprintf(w, "ADDED p50=%.3f p99=%.3f\n", d50, d99)
+	}
+	return out, failed
+}
+
+// side is one target's generator and what its runs add up to.
+type side struct {
+	g       *generator
+	results []result
+	elapsed time.Duration
+	maxLag  time.Duration
+	dropped int64
+	gaveUp  int   // connections that gave up dialling, summed over runs
+	lastErr error // why the last of them did
+}
+
+func (s *side) add(ph *phase) {
+	s.results = append(s.results, ph.results...)
+	s.elapsed += ph.elapsed
+	s.maxLag = max(s.maxLag, ph.maxLag)
 	for _, r := range ph.results {
 		if r.status == -1 {
-			dropped++
+			s.dropped++
 		}
 	}
-	extra := fmt.Sprintf("; max lag %.2f ms (how far behind schedule a sender got at most), %d connections", float64(ph.maxLag.Microseconds())/1000, *conns)
-	var gaveUp []string
 	for _, err := range ph.gaveUp {
 		if err != nil {
-			gaveUp = append(gaveUp, err.Error())
+			s.gaveUp++
+			s.lastErr = err
 		}
 	}
-	if len(gaveUp) > 0 {
-		extra += fmt.Sprintf("; %d connections gave up after %d failed dials in a row (last: %s)", len(gaveUp), maxDialFails, gaveUp[len(gaveUp)-1])
-	}
-	s := report(w, fmt.Sprintf("open loop %.0f req/s for %v", *rate, *duration), ph.results, ph.elapsed, dropped, extra)
-	if len(gaveUp) > 0 {
-		return s, fmt.Errorf("%d of %d connections gave up dialling %s: %s", len(gaveUp), *conns, g.addr, gaveUp[len(gaveUp)-1])
-	}
-	return s, nil
 }
 
 // generator holds the precomputed requests and the connections that send
