@@ -127,3 +127,24 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Errorf("--help does not list FINPROXY_DEMO")
 	}
 }
+
+// Allocations are sampled for heap profiles only when net/http/pprof can
+// serve them; a value that does not parse keeps the default (the start
+// fails on it).
+func TestMemProfileRateFollowsPprof(t *testing.T) {
+	def := runtime.MemProfileRate
+	if def == 0 {
+		t.Fatal("the test binary runs without memory profiling: nothing to compare with")
+	}
+	for v, want := range map[string]int{"": 0, "false": 0, "0": 0, "true": def, "1": def, "yes-please": def} {
+		got := memProfileRate(func(k string) string {
+			if k != "FINPROXY_PPROF" {
+				t.Errorf("read %s, want only FINPROXY_PPROF", k)
+			}
+			return v
+		})
+		if got != want {
+			t.Errorf("FINPROXY_PPROF=%q: rate %d, want %d", v, got, want)
+		}
+	}
+}

@@ -6,7 +6,8 @@
 // does not forward: the benchmark's session header, which finproxy strips,
 // so that the upstream gets the same requests from both. -pprof serves
 // net/http/pprof on another address, to compare profiles with finproxy's
-// (FINPROXY_PPROF).
+// (FINPROXY_PPROF); without it allocations are not sampled for heap
+// profiles, as in finproxy without FINPROXY_PPROF.
 //
 // -spin and -touch add synthetic work to every request, to calibrate what
 // work costs a proxy under load: -spin busy-waits for a duration without
@@ -28,6 +29,7 @@ import (
 	"net/http/httputil"
 	"net/http/pprof"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,9 @@ func main() {
 	drop := flag.String("drop", "", "a request header not to forward (the benchmark's session header, which finproxy does not forward either); none when empty")
 	floor := flag.Uint64("gc-floor", 0, "a floor of this many bytes under the heap goal, as finproxy's FINPROXY_GC_HEAP_FLOOR_BYTES (off when 0)")
 	flag.Parse()
+	if *pprofAddr == "" {
+		runtime.MemProfileRate = 0 // as finproxy without FINPROXY_PPROF: no heap profiles to sample for
+	}
 	defer gcfloor.Start(*floor)()
 	dropKey := http.CanonicalHeaderKey(*drop)
 	u, err := url.Parse(*target)
