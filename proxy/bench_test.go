@@ -189,16 +189,17 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	finproxy := func(log zerolog.Logger) http.Handler {
+	finproxy := func(log zerolog.Logger, lines *logbuf.Writer) http.Handler {
 		transport := NewTransport(30 * time.Second)
 		b.Cleanup(transport.CloseIdleConnections)
 		h, err := New(Config{
-			AccessURL: target,
-			Keys:      benchKeys(b),
-			Tokens:    &stubTokens{},
-			Lifecycle: &stubLifecycle{},
-			Transport: transport,
-			Log:       log,
+			AccessURL:  target,
+			Keys:       benchKeys(b),
+			Tokens:     &stubTokens{},
+			Lifecycle:  &stubLifecycle{},
+			Transport:  transport,
+			Log:        log,
+			RequestLog: lines,
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -226,10 +227,11 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 		h    http.Handler
 	}{
 		{"bare", bare()},
-		{"finproxy-header", finproxy(zerolog.Nop())},
-		{"finproxy-header-log", finproxy(zerolog.New(io.Discard))},
-		// As production writes it: off the request path (logbuf), redacted.
-		{"finproxy-header-prodlog", finproxy(zerolog.New(prodLog(b)).With().Timestamp().Logger())},
+		{"finproxy-header", finproxy(zerolog.Nop(), nil)},
+		{"finproxy-header-log", finproxy(zerolog.New(io.Discard), nil)},
+		// As production writes it: off the request path (logbuf), redacted,
+		// the line of an answer without an error written directly.
+		{"finproxy-header-prodlog", finproxy(prodLog(b))},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -247,9 +249,10 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 	}
 }
 
-// prodLog is the log output main.go builds, to io.Discard.
-func prodLog(b *testing.B) io.Writer {
+// prodLog is the log output main.go builds, to io.Discard, and the logger
+// main.go writes to it with (Config.Log, Config.RequestLog).
+func prodLog(b *testing.B) (zerolog.Logger, *logbuf.Writer) {
 	w := logbuf.New(redact.NewWriter(io.Discard, "bench-client-secret", string(benchIdentitySecret)), 0)
 	b.Cleanup(func() { w.Close() })
-	return w
+	return zerolog.New(w).With().Timestamp().Logger(), w
 }
