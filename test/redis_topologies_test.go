@@ -384,14 +384,29 @@ func handOver(t *testing.T, f *finapi, ps []*proxyProc, s string) {
 // sends the revoked token.
 func logoutEverywhere(t *testing.T, f *finapi, ps []*proxyProc, s string) {
 	t.Helper()
-	for _, p := range ps {
-		if resp, body := p.do(request{path: "/api/v2/accounts", session: s}); resp.StatusCode != 200 {
-			t.Fatalf("%d %s", resp.StatusCode, body)
-		}
-	}
+	// Every replica must hold a copy of the session before the logout, or
+	// its count cannot show the copy dropped. A replica does not keep a
+	// copy it read while the write of it was still being announced (replica
+	// 0's first sight: its invalidation can arrive after another replica's
+	// read began, most often on a loaded machine), so each replica reads
+	// until its count shows the copy, and the count must then stay put for
+	// a moment: no announcement of that write still on its way.
+	cached := func(p *proxyProc) float64 { return scrape(t, p)["finproxy_sessions_cached"] }
 	held := make([]float64, len(ps))
 	for i, p := range ps {
-		held[i] = scrape(t, p)["finproxy_sessions_cached"]
+		base := cached(p)
+		eventually(t, 10*time.Second, fmt.Sprintf("replica %d holding a copy of the session", i), func() bool {
+			if resp, body := p.do(request{path: "/api/v2/accounts", session: s}); resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			n := cached(p)
+			if n <= base {
+				return false
+			}
+			time.Sleep(200 * time.Millisecond)
+			held[i] = cached(p)
+			return held[i] == n
+		})
 	}
 	before := tokenCalls(f)
 	if resp, body := ps[0].do(request{method: "POST", path: "/proxy/v1/session/logout", session: s}); resp.StatusCode != 204 {
