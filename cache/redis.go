@@ -156,8 +156,9 @@ type l1Entry[V any] struct {
 
 var _ Store[int] = (*Redis[int])(nil)
 
-// NewRedis returns a Redis store and starts its invalidation subscriber;
-// Close stops it. It panics when Conn or Sealer is nil.
+// NewRedis returns a Redis store and, when it has an L1, starts its
+// invalidation subscriber; Close stops it. It panics when Conn or Sealer
+// is nil.
 func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 	if cfg.Conn == nil || cfg.Sealer == nil {
 		panic("cache: NewRedis needs a Conn and a Sealer")
@@ -202,11 +203,17 @@ func NewRedis[V any](cfg RedisConfig) *Redis[V] {
 	if r.l1TTL > 0 {
 		r.l1 = gocache.New(gocache.NoExpiration, max(r.l1TTL, time.Minute))
 	}
+	if r.l1 == nil {
+		// Without an L1 nothing is invalidated: no subscription, which
+		// would take a connection and every replica's every message (the
+		// Backend's index store is such a store).
+		close(r.ready)
+		close(r.done)
+		return r
+	}
 	r.pubsub = r.client.Subscribe(context.Background()) // dials later, in subscribe
 	go r.subscribe()
-	if r.l1 != nil { // without an L1, nothing is invalidated
-		go r.watch()
-	}
+	go r.watch()
 	return r
 }
 
@@ -363,7 +370,9 @@ func (r *Redis[V]) Close() error {
 		r.closed = true
 		ps := r.pubsub
 		r.subMu.Unlock()
-		err = ps.Close()
+		if ps != nil {
+			err = ps.Close()
+		}
 		<-r.done
 		r.heard.Store(0) // no more heartbeats: L1TTL is the bound
 	})

@@ -405,6 +405,29 @@ func TestRedisReplicas(t *testing.T) {
 	})
 }
 
+// A store without an L1 holds no subscription (nothing of it to
+// invalidate), and its writes still invalidate the others' copies.
+func TestRedisWithoutL1Subscribes(t *testing.T) {
+	ctx := context.Background()
+	client := newTestClient(t)
+	prefix := testPrefix(t, client)
+	cached := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: newTestClient(t)}), Prefix: prefix, L1TTL: time.Minute})
+	bare := newTestRedis(t, RedisConfig{Conn: NewConn(ConnConfig{Client: newTestClient(t)}), Prefix: prefix, L1TTL: -1})
+	if n := client.PubSubNumSub(ctx, prefix+"invalidate").Val()[prefix+"invalidate"]; n != 1 {
+		t.Errorf("%d subscriptions to the invalidation channel, want 1 (the store with an L1)", n)
+	}
+	if err := cached.Set(ctx, "s", testValue{Access: "v1"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := bare.Delete(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the L1 copy dropped on the other store's delete", func() bool { return cached.Len() == 0 })
+	if err := bare.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
 // TestRedisStalenessBound: with invalidations lost, a replica's L1 serves
 // a deleted entry for L1TTL at most.
 func TestRedisStalenessBound(t *testing.T) {
