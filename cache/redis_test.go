@@ -407,7 +407,7 @@ func TestRedisReplicas(t *testing.T) {
 
 // A store without an L1 holds no subscription (nothing of it to
 // invalidate), and its writes still invalidate the others' copies.
-func TestRedisWithoutL1Subscribes(t *testing.T) {
+func TestRedisWithoutL1DoesNotSubscribe(t *testing.T) {
 	ctx := context.Background()
 	client := newTestClient(t)
 	prefix := testPrefix(t, client)

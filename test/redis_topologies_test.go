@@ -390,7 +390,9 @@ func logoutEverywhere(t *testing.T, f *finapi, ps []*proxyProc, s string) {
 	// 0's first sight: its invalidation can arrive after another replica's
 	// read began, most often on a loaded machine), so each replica reads
 	// until its count shows the copy, and the count must then stay put for
-	// a moment: no announcement of that write still on its way.
+	// a second (a heartbeat's period): no announcement of that write still
+	// on its way. Replica 0 wrote the copy itself and hears no announcement
+	// of its own.
 	cached := func(p *proxyProc) float64 { return scrape(t, p)["finproxy_sessions_cached"] }
 	held := make([]float64, len(ps))
 	for i, p := range ps {
@@ -403,7 +405,9 @@ func logoutEverywhere(t *testing.T, f *finapi, ps []*proxyProc, s string) {
 			if n <= base {
 				return false
 			}
-			time.Sleep(200 * time.Millisecond)
+			if i > 0 {
+				time.Sleep(time.Second)
+			}
 			held[i] = cached(p)
 			return held[i] == n
 		})

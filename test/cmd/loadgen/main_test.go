@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -223,16 +224,35 @@ func TestCompareTakesTurns(t *testing.T) {
 		t.Errorf("compare side's p50 %.2f ms, below its handler's %v", got[1].p50, sleep)
 	}
 	var d50, d99 float64
-	if _, err := fmt.Sscanf(out.String()[strings.Index(out.String(), "ADDED"):], "ADDED p50=%f p99=%f", &d50, &d99); err != nil {
-		t.Fatalf("no ADDED line: %v", err)
+	i := strings.Index(out.String(), "\nADDED ")
+	if i < 0 {
+		t.Fatal("no ADDED line")
+	}
+	if _, err := fmt.Sscanf(out.String()[i+1:], "ADDED p50=%f p99=%f", &d50, &d99); err != nil {
+		t.Fatalf("ADDED line: %v", err)
 	}
 	if math.Abs(d50-(got[1].p50-got[0].p50)) > 0.001 || math.Abs(d99-(got[1].p99-got[0].p99)) > 0.001 {
 		t.Errorf("ADDED p50=%.3f p99=%.3f, want the sides' differences %.3f and %.3f", d50, d99, got[1].p50-got[0].p50, got[1].p99-got[0].p99)
 	}
-	for _, side := range []string{"url", "compare"} {
-		if !strings.Contains(out.String(), "RESULT side="+side+" answered=60 ") {
-			t.Errorf("no RESULT line for side %s", side)
+	// Each side's RESULT line: its own figures, all three turns' time.
+	for k, side := range []string{"url", "compare"} {
+		var answered, ok, failed, dropped int
+		var seconds, p50 float64
+		line := out.String()[max(0, strings.Index(out.String(), "RESULT side="+side+" ")):]
+		if _, err := fmt.Sscanf(line, "RESULT side="+side+" answered=%d ok=%d failed=%d dropped=%d seconds=%f p50=%f",
+			&answered, &ok, &failed, &dropped, &seconds, &p50); err != nil {
+			t.Errorf("RESULT line of side %s: %v", side, err)
+			continue
 		}
+		if answered != 60 || seconds < 0.25 {
+			t.Errorf("side %s: %d answered in %.3f s, want 60 in three turns of about 0.1 s", side, answered, seconds)
+		}
+		if math.Abs(p50-got[k].p50) > 0.001 {
+			t.Errorf("side %s's line: p50 %.3f ms, its figures %.3f ms", side, p50, got[k].p50)
+		}
+	}
+	if _, err := open([]string{"-url", a.URL, "-compare", b.URL, "-rate", "5", "-slice", "100ms"}, io.Discard); err == nil {
+		t.Error("-compare with turns shorter than one request: no error")
 	}
 }
 

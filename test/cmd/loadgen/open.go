@@ -46,8 +46,11 @@ func open(args []string, w io.Writer) ([]summary, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if *rate <= 0 || *duration <= 0 || *conns < 1 || *warmup < 0 || *slice <= 0 {
-		return nil, errors.New("-rate, -duration, -slice and -conns must be positive, -warmup not negative")
+	if *rate <= 0 || *duration <= 0 || *conns < 1 || *warmup < 0 {
+		return nil, errors.New("-rate, -duration and -conns must be positive, -warmup not negative")
+	}
+	if *compare != "" && *rate*slice.Seconds() < 1 {
+		return nil, errors.New("with -compare, -slice must hold at least one request at -rate")
 	}
 	urls := []string{*target}
 	if *compare != "" {
